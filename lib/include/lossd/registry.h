@@ -1,0 +1,59 @@
+// The loss registry: every loss the library computes, declared once with
+// its name, the targets and inputs it accepts, and its options. Listings,
+// validation and documentation all read it.
+
+#ifndef LOSSD_REGISTRY_H_
+#define LOSSD_REGISTRY_H_
+
+#include "absl/strings/string_view.h"
+#include <vector>
+
+#include "absl/types/span.h"
+#include "lossd/options.h"
+#include "lossd/types.h"
+
+namespace lossd {
+
+namespace internal {
+template <typename T>
+struct KernelArgs;
+struct KernelTotals;
+
+// The computation behind one loss for one compute type.
+template <typename T>
+struct LossOps {
+  // The REDUCTION_MEAN denominator (e.g. the weighted count of valid rows).
+  double (*mean_denominator)(const KernelArgs<T>& args) = nullptr;
+  // Writes per-example losses and gradients as requested; returns totals.
+  KernelTotals (*run)(const KernelArgs<T>& args) = nullptr;
+};
+}  // namespace internal
+
+struct LossSpec {
+  absl::string_view name;
+  absl::string_view description;
+  std::vector<TargetKind> target_kinds;
+  std::vector<InputKind> input_kinds;  // The first is the default.
+  bool has_gradient = true;
+  // Element-wise losses have one loss per input element; the others one per
+  // example (the class axis is reduced).
+  bool element_wise = false;
+  std::vector<OptionSpec> options;
+
+  internal::LossOps<float> float_ops;
+  internal::LossOps<double> double_ops;
+
+  bool Accepts(TargetKind kind) const;
+  bool Accepts(InputKind kind) const;
+  const OptionSpec* FindOption(absl::string_view option_name) const;
+};
+
+// All registered losses, in a stable order. Thread-safe.
+absl::Span<const LossSpec> AllLosses();
+
+// The loss called `name`, or nullptr. Thread-safe.
+const LossSpec* FindLoss(absl::string_view name);
+
+}  // namespace lossd
+
+#endif  // LOSSD_REGISTRY_H_

@@ -1,0 +1,385 @@
+#include "lossd/compute.h"
+
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "kernel.h"
+
+namespace lossd {
+namespace {
+
+constexpr absl::string_view kIgnoreIndex = "ignore_index";
+
+std::string ShapeText(absl::Span<const int64_t> shape) {
+  return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
+}
+
+absl::Status CheckSize(absl::string_view field, size_t size,
+                       absl::Span<const int64_t> shape) {
+  int64_t elements = 1;
+  for (int64_t d : shape) elements *= d;  // Shapes here are already checked.
+  if (static_cast<int64_t>(size) != elements) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " has ", size, " elements but its shape ",
+                     ShapeText(shape), " needs ", elements));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckShape(absl::string_view field, absl::Span<const int64_t> shape,
+                        absl::Span<const int64_t> expected,
+                        absl::string_view expected_name) {
+  if (std::vector<int64_t>(shape.begin(), shape.end()) !=
+      std::vector<int64_t>(expected.begin(), expected.end())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " shape ", ShapeText(shape), " does not match ",
+                     expected_name, " ", ShapeText(expected)));
+  }
+  return absl::OkStatus();
+}
+
+// Copies `src`, laid out [outer, classes, inner], to `dst` laid out
+// [outer * inner, classes], or back when `to_rows` is false.
+template <typename T>
+void MoveClassAxis(const ProblemShape& shape, const T* src, T* dst,
+                   bool to_rows) {
+  const int64_t classes = shape.classes, inner = shape.inner;
+  for (int64_t o = 0; o < shape.outer; ++o) {
+    for (int64_t c = 0; c < classes; ++c) {
+      for (int64_t j = 0; j < inner; ++j) {
+        const int64_t strided = (o * classes + c) * inner + j;
+        const int64_t row_major = (o * inner + j) * classes + c;
+        if (to_rows) {
+          dst[row_major] = src[strided];
+        } else {
+          dst[strided] = src[row_major];
+        }
+      }
+    }
+  }
+}
+
+// A [rows, classes] copy of a tensor laid out [outer, classes, inner].
+template <typename T>
+std::vector<T> ToRows(const ProblemShape& shape, absl::Span<const T> data) {
+  std::vector<T> rows(data.size());
+  MoveClassAxis(shape, data.data(), rows.data(), /*to_rows=*/true);
+  return rows;
+}
+
+template <typename T>
+const internal::LossOps<T>& OpsFor(const LossSpec& spec);
+template <>
+const internal::LossOps<float>& OpsFor(const LossSpec& spec) {
+  return spec.float_ops;
+}
+template <>
+const internal::LossOps<double>& OpsFor(const LossSpec& spec) {
+  return spec.double_ops;
+}
+
+absl::Status CheckClassIndices(const LossSpec& spec,
+                               absl::Span<const int64_t> labels,
+                               int64_t classes, const OptionValues& options) {
+  const OptionSpec* ignore = spec.FindOption(kIgnoreIndex);
+  const bool can_ignore = ignore != nullptr;
+  const int64_t ignore_index =
+      can_ignore ? options.Integer(kIgnoreIndex,
+                                   static_cast<int64_t>(ignore->default_value))
+                 : 0;
+  for (size_t i = 0; i < labels.size(); ++i) {
+    const int64_t y = labels[i];
+    if ((y < 0 || y >= classes) && !(can_ignore && y == ignore_index)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("target[", i, "] = ", y, " is outside [0, ", classes,
+                       ")", can_ignore ? absl::StrCat(" and is not ignore_index (",
+                                                      ignore_index, ")")
+                                       : ""));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<ProblemShape> ResolveShape(absl::Span<const int64_t> input_shape,
+                                          std::optional<int> class_axis) {
+  const int rank = static_cast<int>(input_shape.size());
+  if (rank == 0) {
+    return absl::InvalidArgumentError(
+        "input must have at least one dimension (the classes)");
+  }
+  int axis = class_axis.value_or(-1);
+  if (axis < -rank || axis >= rank) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "class_axis ", axis, " is outside [", -rank, ", ", rank, ")"));
+  }
+  if (axis < 0) axis += rank;
+  ProblemShape shape;
+  shape.class_axis = axis;
+  shape.outer = 1;
+  shape.inner = 1;
+  int64_t elements = 1;
+  for (int i = 0; i < rank; ++i) {
+    const int64_t d = input_shape[i];
+    if (d < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("input.shape[", i, "] = ", d, " is negative"));
+    }
+    if (__builtin_mul_overflow(elements, d, &elements) ||
+        elements > (int64_t{1} << 48)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("input.shape ", ShapeText(input_shape), " is too large"));
+    }
+    if (i < axis) shape.outer *= d;
+    if (i > axis) shape.inner *= d;
+    if (i != axis) shape.example_shape.push_back(d);
+  }
+  shape.classes = input_shape[axis];
+  shape.batch_size = rank >= 2 ? input_shape[0] : 1;
+  return shape;
+}
+
+int64_t PerExampleSize(const LossSpec& loss, const ProblemShape& shape) {
+  return loss.element_wise ? shape.elements() : shape.examples();
+}
+
+template <typename T>
+absl::StatusOr<LossResult> Compute(const LossRequest<T>& request,
+                                   absl::Span<T> per_example,
+                                   absl::Span<T> grad_input) {
+  if (request.loss == nullptr) return absl::InvalidArgumentError("loss is not set");
+  const LossSpec& spec = *request.loss;
+  absl::StatusOr<ProblemShape> resolved =
+      ResolveShape(request.input.shape, request.class_axis);
+  if (!resolved.ok()) return resolved.status();
+  const ProblemShape& shape = *resolved;
+  if (absl::Status s = CheckSize("input", request.input.data.size(),
+                                 request.input.shape);
+      !s.ok()) {
+    return s;
+  }
+  if (!spec.Accepts(request.input_kind)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(spec.name, " does not accept input_kind ",
+                     InputKindName(request.input_kind)));
+  }
+  if (absl::Status s = request.options.Validate(spec.options, shape.classes);
+      !s.ok()) {
+    return s;
+  }
+  for (const OptionSpec& option : spec.options) {
+    if (option.logits_only && request.options.Has(option.name) &&
+        request.input_kind != InputKind::kLogits) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "option ", option.name, " applies to logits only, not ",
+          InputKindName(request.input_kind)));
+    }
+  }
+
+  // Targets.
+  if (request.class_index_target.has_value() ==
+      request.dense_target.has_value()) {
+    return absl::InvalidArgumentError("exactly one target must be given");
+  }
+  const int64_t per_example_size = PerExampleSize(spec, shape);
+  if (request.class_index_target.has_value()) {
+    const TensorView<int64_t>& target = *request.class_index_target;
+    if (!spec.Accepts(TargetKind::kClassIndex)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          spec.name, " needs a dense target of the input's shape ",
+          ShapeText(request.input.shape), ", not class indices"));
+    }
+    if (absl::Status s = CheckShape("target", target.shape, shape.example_shape,
+                                    "the input shape less the class axis");
+        !s.ok()) {
+      return s;
+    }
+    if (absl::Status s = CheckSize("target", target.data.size(), target.shape);
+        !s.ok()) {
+      return s;
+    }
+    if (absl::Status s = CheckClassIndices(spec, target.data,
+                                           shape.classes, request.options);
+        !s.ok()) {
+      return s;
+    }
+  } else {
+    const TensorView<T>& target = *request.dense_target;
+    if (!spec.Accepts(TargetKind::kProbabilities) &&
+        !spec.Accepts(TargetKind::kMultiLabel) &&
+        !spec.Accepts(TargetKind::kValues)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          spec.name, " needs integer class indices of shape ",
+          ShapeText(shape.example_shape), " as target"));
+    }
+    if (absl::Status s = CheckShape("target", target.shape, request.input.shape,
+                                    "the input shape");
+        !s.ok()) {
+      return s;
+    }
+    if (absl::Status s = CheckSize("target", target.data.size(), target.shape);
+        !s.ok()) {
+      return s;
+    }
+  }
+
+  // Per-example tensors: sample weights and the upstream gradient.
+  bool weight_per_element = false;
+  if (request.sample_weight.has_value()) {
+    const TensorView<T>& weight = *request.sample_weight;
+    weight_per_element = spec.element_wise &&
+                         weight.shape == request.input.shape &&
+                         shape.classes != 1;
+    if (!weight_per_element) {
+      absl::Status s = CheckShape("sample_weight", weight.shape,
+                                  shape.example_shape, "the per-example shape");
+      if (!s.ok() && spec.element_wise) {
+        s = CheckShape("sample_weight", weight.shape, request.input.shape,
+                       "the input shape");
+        weight_per_element = s.ok();
+      }
+      if (!s.ok()) return s;
+    }
+    if (absl::Status s = CheckSize("sample_weight", weight.data.size(),
+                                   weight.shape);
+        !s.ok()) {
+      return s;
+    }
+  }
+  std::vector<int64_t> per_example_shape =
+      spec.element_wise ? request.input.shape : shape.example_shape;
+  if (request.grad_output.has_value()) {
+    if (request.reduction != Reduction::kNone) {
+      return absl::InvalidArgumentError(
+          "grad_output applies to REDUCTION_NONE only");
+    }
+    if (absl::Status s = CheckShape("grad_output", request.grad_output->shape,
+                                    per_example_shape, "the per-example shape");
+        !s.ok()) {
+      return s;
+    }
+    if (absl::Status s = CheckSize("grad_output",
+                                   request.grad_output->data.size(),
+                                   request.grad_output->shape);
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (!grad_input.empty() && !spec.has_gradient) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(spec.name, " has no gradient"));
+  }
+  if (!grad_input.empty() &&
+      static_cast<int64_t>(grad_input.size()) != shape.elements()) {
+    return absl::InvalidArgumentError("grad_input buffer has the wrong size");
+  }
+  if (!per_example.empty() &&
+      static_cast<int64_t>(per_example.size()) != per_example_size) {
+    return absl::InvalidArgumentError("per_example buffer has the wrong size");
+  }
+
+  // Lay the batch out as [rows, classes]; copies only when the class axis is
+  // not the innermost one.
+  const bool move_axis = shape.inner != 1;
+  std::vector<T> input_rows, target_rows, weight_rows, grad_output_rows,
+      grad_rows, per_example_rows;
+  internal::KernelArgs<T> args;
+  args.rows = shape.examples();
+  args.classes = shape.classes;
+  args.input = request.input.data.data();
+  args.input_kind = request.input_kind;
+  args.options = &request.options;
+  if (request.class_index_target.has_value()) {
+    args.class_index = request.class_index_target->data.data();
+  } else {
+    args.dense_target = request.dense_target->data.data();
+  }
+  if (request.sample_weight.has_value()) {
+    args.sample_weight = request.sample_weight->data.data();
+    args.sample_weight_per_element = weight_per_element;
+  }
+  if (request.grad_output.has_value()) {
+    args.grad_output = request.grad_output->data.data();
+  }
+  args.per_example = per_example.empty() ? nullptr : per_example.data();
+  args.grad_input = grad_input.empty() ? nullptr : grad_input.data();
+  if (move_axis) {
+    input_rows = ToRows(shape, request.input.data);
+    args.input = input_rows.data();
+    if (request.dense_target.has_value()) {
+      target_rows = ToRows(shape, request.dense_target->data);
+      args.dense_target = target_rows.data();
+    }
+    if (weight_per_element) {
+      weight_rows = ToRows(shape, request.sample_weight->data);
+      args.sample_weight = weight_rows.data();
+    }
+    if (spec.element_wise && request.grad_output.has_value()) {
+      grad_output_rows = ToRows(shape, request.grad_output->data);
+      args.grad_output = grad_output_rows.data();
+    }
+    if (!grad_input.empty()) {
+      grad_rows.resize(grad_input.size());
+      args.grad_input = grad_rows.data();
+    }
+    if (spec.element_wise && !per_example.empty()) {
+      per_example_rows.resize(per_example.size());
+      args.per_example = per_example_rows.data();
+    }
+  }
+
+  const internal::LossOps<T>& ops = OpsFor<T>(spec);
+  double denominator = 1;
+  switch (request.reduction) {
+    case Reduction::kNone:
+    case Reduction::kSum:
+      break;
+    case Reduction::kMean:
+      denominator = ops.mean_denominator(args);
+      break;
+    case Reduction::kBatchMean:
+      denominator = static_cast<double>(shape.batch_size);
+      break;
+  }
+  // With nothing to average over every gradient is 0, not 0 * inf.
+  args.grad_scale = denominator != 0 ? 1 / denominator : 0;
+  const internal::KernelTotals totals = ops.run(args);
+
+  if (move_axis) {
+    if (!grad_rows.empty()) {
+      MoveClassAxis(shape, grad_rows.data(), grad_input.data(),
+                    /*to_rows=*/false);
+    }
+    if (!per_example_rows.empty()) {
+      MoveClassAxis(shape, per_example_rows.data(), per_example.data(),
+                    /*to_rows=*/false);
+    }
+  }
+
+  LossResult result;
+  result.statistics.loss_sum = totals.loss_sum;
+  result.statistics.denominator = denominator;
+  result.statistics.valid_count = totals.valid_count;
+  result.statistics.weight_sum = totals.weight_sum;
+  const bool divides = request.reduction == Reduction::kMean ||
+                       request.reduction == Reduction::kBatchMean;
+  // The mean of nothing is NaN, as in PyTorch.
+  result.loss = divides ? (denominator != 0
+                               ? totals.loss_sum / denominator
+                               : std::numeric_limits<double>::quiet_NaN())
+                        : totals.loss_sum;
+  return result;
+}
+
+template absl::StatusOr<LossResult> Compute<float>(const LossRequest<float>&,
+                                                   absl::Span<float>,
+                                                   absl::Span<float>);
+template absl::StatusOr<LossResult> Compute<double>(const LossRequest<double>&,
+                                                    absl::Span<double>,
+                                                    absl::Span<double>);
+
+}  // namespace lossd

@@ -1,0 +1,370 @@
+#include "conversion.h"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/reflection.h"
+#include "lossd/compute.h"
+#include "lossd/registry.h"
+#include "tensor_codec.h"
+
+namespace lossd::server {
+namespace {
+
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Message;
+
+Reduction FromProto(v1::Reduction reduction) {
+  switch (reduction) {
+    case v1::REDUCTION_NONE:
+      return Reduction::kNone;
+    case v1::REDUCTION_SUM:
+      return Reduction::kSum;
+    case v1::REDUCTION_BATCH_MEAN:
+      return Reduction::kBatchMean;
+    default:
+      return Reduction::kMean;
+  }
+}
+
+v1::Reduction ToProto(Reduction reduction) {
+  switch (reduction) {
+    case Reduction::kNone:
+      return v1::REDUCTION_NONE;
+    case Reduction::kSum:
+      return v1::REDUCTION_SUM;
+    case Reduction::kMean:
+      return v1::REDUCTION_MEAN;
+    case Reduction::kBatchMean:
+      return v1::REDUCTION_BATCH_MEAN;
+  }
+  return v1::REDUCTION_UNSPECIFIED;
+}
+
+InputKind FromProto(v1::InputKind kind) {
+  switch (kind) {
+    case v1::INPUT_KIND_PROBABILITIES:
+      return InputKind::kProbabilities;
+    case v1::INPUT_KIND_LOG_PROBABILITIES:
+      return InputKind::kLogProbabilities;
+    default:
+      return InputKind::kLogits;
+  }
+}
+
+v1::InputKind ToProto(InputKind kind) {
+  switch (kind) {
+    case InputKind::kLogits:
+      return v1::INPUT_KIND_LOGITS;
+    case InputKind::kProbabilities:
+      return v1::INPUT_KIND_PROBABILITIES;
+    case InputKind::kLogProbabilities:
+      return v1::INPUT_KIND_LOG_PROBABILITIES;
+  }
+  return v1::INPUT_KIND_UNSPECIFIED;
+}
+
+v1::TargetKind ToProto(TargetKind kind) {
+  switch (kind) {
+    case TargetKind::kClassIndex:
+      return v1::TARGET_KIND_CLASS_INDEX;
+    case TargetKind::kProbabilities:
+      return v1::TARGET_KIND_PROBABILITIES;
+    case TargetKind::kMultiLabel:
+      return v1::TARGET_KIND_MULTI_LABEL;
+    case TargetKind::kValues:
+      return v1::TARGET_KIND_VALUES;
+  }
+  return v1::TARGET_KIND_UNSPECIFIED;
+}
+
+v1::OptionDescriptor::Type ToProto(OptionType type) {
+  switch (type) {
+    case OptionType::kNumber:
+      return v1::OptionDescriptor::TYPE_NUMBER;
+    case OptionType::kInteger:
+      return v1::OptionDescriptor::TYPE_INTEGER;
+    case OptionType::kBoolean:
+      return v1::OptionDescriptor::TYPE_BOOLEAN;
+    case OptionType::kPerClass:
+      return v1::OptionDescriptor::TYPE_PER_CLASS;
+  }
+  return v1::OptionDescriptor::TYPE_UNSPECIFIED;
+}
+
+// The ComputeRequest field holding `loss`'s options: by convention the
+// `options` oneof member named after the loss.
+const FieldDescriptor* OptionsField(absl::string_view loss) {
+  const FieldDescriptor* field =
+      v1::ComputeRequest::descriptor()->FindFieldByName(std::string(loss));
+  if (field == nullptr || field->containing_oneof() == nullptr) return nullptr;
+  return field;
+}
+
+// Reads the set options message into `values`, field by field through
+// reflection: each field is the option of the same name in the registry.
+absl::Status ReadOptions(const v1::ComputeRequest& request,
+                         const LossSpec& spec, OptionValues* values) {
+  const auto* oneof = v1::ComputeRequest::descriptor()->FindOneofByName("options");
+  const FieldDescriptor* set =
+      request.GetReflection()->GetOneofFieldDescriptor(request, oneof);
+  if (set == nullptr) return absl::OkStatus();
+  if (set->name() != spec.name) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "options ", set->name(), " do not apply to loss ", spec.name));
+  }
+  const Message& options = request.GetReflection()->GetMessage(request, set);
+  const auto* reflection = options.GetReflection();
+  std::vector<const FieldDescriptor*> fields;
+  reflection->ListFields(options, &fields);
+  for (const FieldDescriptor* field : fields) {
+    const std::string path = absl::StrCat(set->name(), ".", field->name());
+    const OptionSpec* option = spec.FindOption(field->name());
+    if (option == nullptr) {
+      return absl::InternalError(
+          absl::StrCat(path, " is not in the loss registry"));
+    }
+    switch (field->cpp_type()) {
+      case FieldDescriptor::CPPTYPE_DOUBLE:
+        values->SetNumber(option->name, reflection->GetDouble(options, field));
+        break;
+      case FieldDescriptor::CPPTYPE_FLOAT:
+        values->SetNumber(option->name, reflection->GetFloat(options, field));
+        break;
+      case FieldDescriptor::CPPTYPE_INT64:
+        values->SetInteger(option->name, reflection->GetInt64(options, field));
+        break;
+      case FieldDescriptor::CPPTYPE_INT32:
+        values->SetInteger(option->name, reflection->GetInt32(options, field));
+        break;
+      case FieldDescriptor::CPPTYPE_BOOL:
+        values->SetBoolean(option->name, reflection->GetBool(options, field));
+        break;
+      case FieldDescriptor::CPPTYPE_MESSAGE: {
+        const auto& tensor = static_cast<const v1::Tensor&>(
+            reflection->GetMessage(options, field));
+        Decoded<double> decoded;
+        if (absl::Status s = Decode(tensor, path, &decoded); !s.ok()) return s;
+        if (decoded.shape().size() != 1) {
+          return absl::InvalidArgumentError(
+              absl::StrCat(path, " must have shape [classes]"));
+        }
+        values->SetPerClass(option->name, std::vector<double>(
+                                              decoded.values().begin(),
+                                              decoded.values().end()));
+        break;
+      }
+      default:
+        return absl::InternalError(
+            absl::StrCat(path, " has a type the registry cannot hold"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Room for one output: written in place in the response when its dtype is
+// the compute type, else computed in `scratch` and encoded afterwards.
+template <typename T>
+struct Output {
+  absl::Span<T> buffer;
+  std::vector<T> scratch;
+  v1::Tensor* tensor = nullptr;
+  std::vector<int64_t> shape;
+  v1::DType dtype = v1::DTYPE_UNSPECIFIED;
+
+  void Allocate(int64_t count) {
+    if (T* direct = AllocateRaw<T>(count, shape, dtype, tensor)) {
+      buffer = absl::MakeSpan(direct, count);
+    } else {
+      scratch.resize(count);
+      buffer = absl::MakeSpan(scratch);
+    }
+  }
+  void Finish() {
+    if (!scratch.empty() || buffer.empty()) {
+      Encode<T>(scratch, shape, dtype, tensor);
+    }
+  }
+};
+
+template <typename T>
+absl::Status ComputeTyped(const v1::ComputeRequest& request,
+                          const LossSpec& spec, v1::DType input_dtype,
+                          v1::ComputeResponse* response) {
+  LossRequest<T> lib;
+  lib.loss = &spec;
+  lib.reduction = FromProto(request.reduction());
+  lib.input_kind = request.input_kind() == v1::INPUT_KIND_UNSPECIFIED
+                       ? spec.input_kinds.front()
+                       : FromProto(request.input_kind());
+  if (request.has_class_axis()) lib.class_axis = request.class_axis();
+
+  Decoded<T> input;
+  if (absl::Status s = Decode(request.input(), "input", &input); !s.ok()) {
+    return s;
+  }
+  lib.input = input.view();
+
+  // Integer targets are class indices, except UINT8 and BOOL of the input's
+  // shape, which are multi-label; floating targets are dense.
+  v1::DType target_dtype;
+  if (absl::Status s = ResolveDType(request.target(), "target", &target_dtype);
+      !s.ok()) {
+    return s;
+  }
+  const bool class_index =
+      target_dtype == v1::DTYPE_INT32 || target_dtype == v1::DTYPE_INT64 ||
+      (target_dtype == v1::DTYPE_UINT8 &&
+       !std::equal(request.target().shape().begin(),
+                   request.target().shape().end(), input.shape().begin(),
+                   input.shape().end()));
+  Decoded<int64_t> index_target;
+  Decoded<T> dense_target;
+  if (class_index) {
+    if (absl::Status s = Decode(request.target(), "target", &index_target);
+        !s.ok()) {
+      return s;
+    }
+    lib.class_index_target = index_target.view();
+  } else {
+    if (absl::Status s = Decode(request.target(), "target", &dense_target);
+        !s.ok()) {
+      return s;
+    }
+    lib.dense_target = dense_target.view();
+  }
+  Decoded<T> sample_weight;
+  if (request.has_sample_weight()) {
+    if (absl::Status s =
+            Decode(request.sample_weight(), "sample_weight", &sample_weight);
+        !s.ok()) {
+      return s;
+    }
+    lib.sample_weight = sample_weight.view();
+  }
+  if (absl::Status s = ReadOptions(request, spec, &lib.options); !s.ok()) {
+    return s;
+  }
+
+  absl::StatusOr<ProblemShape> shape =
+      ResolveShape(input.shape(), lib.class_axis);
+  if (!shape.ok()) return shape.status();
+
+  // Outputs: as selected, or by default the loss and its gradient, plus the
+  // per-example losses when nothing is reduced.
+  bool want_per_example = lib.reduction == Reduction::kNone;
+  bool want_grad = spec.has_gradient;
+  if (request.has_outputs()) {
+    want_per_example = request.outputs().per_example();
+    want_grad = request.outputs().grad_input();
+  }
+  const v1::DType output_dtype = request.grad_dtype() == v1::DTYPE_UNSPECIFIED
+                                     ? input_dtype
+                                     : request.grad_dtype();
+  if (!IsFloating(output_dtype)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "grad_dtype ", v1::DType_Name(output_dtype), " is not floating"));
+  }
+  Output<T> per_example{.tensor = response->mutable_per_example(),
+                        .shape = spec.element_wise ? input.shape()
+                                                   : shape->example_shape,
+                        .dtype = output_dtype};
+  Output<T> grad{.tensor = response->mutable_grad_input(),
+                 .shape = input.shape(),
+                 .dtype = output_dtype};
+  if (want_per_example) per_example.Allocate(PerExampleSize(spec, *shape));
+  if (want_grad && spec.has_gradient) grad.Allocate(shape->elements());
+  if (want_grad && !spec.has_gradient) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(spec.name, " has no gradient; do not request grad_input"));
+  }
+
+  absl::StatusOr<LossResult> result =
+      Compute<T>(lib, per_example.buffer, grad.buffer);
+  if (!result.ok()) return result.status();
+  if (want_per_example) per_example.Finish();
+  if (want_grad) grad.Finish();
+  if (!want_per_example) response->clear_per_example();
+  if (!want_grad) response->clear_grad_input();
+
+  response->set_loss(result->loss);
+  response->set_reduction(ToProto(lib.reduction));
+  v1::ReductionStatistics* stats = response->mutable_statistics();
+  stats->set_loss_sum(result->statistics.loss_sum);
+  stats->set_denominator(result->statistics.denominator);
+  stats->set_valid_count(result->statistics.valid_count);
+  stats->set_weight_sum(result->statistics.weight_sum);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ComputeFromProto(const v1::ComputeRequest& request,
+                              v1::ComputeResponse* response) {
+  if (request.loss().empty()) {
+    return absl::InvalidArgumentError("loss is empty; see ListLosses");
+  }
+  const LossSpec* spec = FindLoss(request.loss());
+  if (spec == nullptr) {
+    return absl::NotFoundError(absl::StrCat(
+        "unknown loss \"", request.loss(), "\"; see ListLosses"));
+  }
+  if (!request.has_input()) return absl::InvalidArgumentError("input is missing");
+  if (!request.has_target()) {
+    return absl::InvalidArgumentError("target is missing");
+  }
+  if (!v1::Reduction_IsValid(request.reduction())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("reduction ", request.reduction(), " is not a Reduction"));
+  }
+  if (!v1::InputKind_IsValid(request.input_kind())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "input_kind ", request.input_kind(), " is not an InputKind"));
+  }
+  v1::DType input_dtype;
+  if (absl::Status s = ResolveDType(request.input(), "input", &input_dtype);
+      !s.ok()) {
+    return s;
+  }
+  if (!IsFloating(input_dtype)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "input.dtype ", v1::DType_Name(input_dtype), " is not floating"));
+  }
+  absl::Status status =
+      input_dtype == v1::DTYPE_FLOAT64
+          ? ComputeTyped<double>(request, *spec, input_dtype, response)
+          : ComputeTyped<float>(request, *spec, input_dtype, response);
+  if (!status.ok()) response->Clear();
+  return status;
+}
+
+void DescribeLosses(v1::ListLossesResponse* response) {
+  for (const LossSpec& spec : AllLosses()) {
+    v1::LossDescriptor* loss = response->add_losses();
+    loss->set_name(std::string(spec.name));
+    loss->set_description(std::string(spec.description));
+    for (TargetKind kind : spec.target_kinds) {
+      loss->add_target_kinds(ToProto(kind));
+    }
+    for (InputKind kind : spec.input_kinds) loss->add_input_kinds(ToProto(kind));
+    loss->set_has_gradient(spec.has_gradient);
+    loss->set_element_wise(spec.element_wise);
+    if (OptionsField(spec.name) != nullptr) {
+      loss->set_options_field(std::string(spec.name));
+    }
+    for (const OptionSpec& option : spec.options) {
+      v1::OptionDescriptor* out = loss->add_options();
+      out->set_name(std::string(option.name));
+      out->set_type(ToProto(option.type));
+      out->set_description(std::string(option.description));
+      out->set_default_value(option.DefaultText());
+      if (option.minimum) out->set_minimum(*option.minimum);
+      if (option.maximum) out->set_maximum(*option.maximum);
+    }
+  }
+}
+
+}  // namespace lossd::server

@@ -1,0 +1,25 @@
+// The wire contract (lossd.v1) to and from the loss library. Together with
+// tensor_codec this is the only code that knows both sides; the service
+// calls these plain functions and holds no loss maths.
+
+#ifndef LOSSD_SERVER_CONVERSION_H_
+#define LOSSD_SERVER_CONVERSION_H_
+
+#include "absl/status/status.h"
+#include "lossd/v1/loss_service.pb.h"
+
+namespace lossd::server {
+
+// Validates `request`, computes it with the library and fills `response`
+// (all but request_id). Errors: NotFound for an unknown loss, else
+// InvalidArgument naming the field and, for data, the first offending index.
+// Never crashes on any input. Thread-safe.
+absl::Status ComputeFromProto(const v1::ComputeRequest& request,
+                              v1::ComputeResponse* response);
+
+// Describes every registered loss, for ListLosses.
+void DescribeLosses(v1::ListLossesResponse* response);
+
+}  // namespace lossd::server
+
+#endif  // LOSSD_SERVER_CONVERSION_H_

@@ -1,0 +1,135 @@
+// lossd: the loss-computation gRPC server.
+//
+// Serves lossd.v1.LossService, grpc.health.v1.Health and server reflection.
+// SIGTERM or SIGINT: health turns NOT_SERVING, new calls are refused,
+// in-flight calls get --grace_period_seconds to finish, then exit 0.
+
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "environment_flags.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/grpcpp.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "loss_service.h"
+#include "request_log.h"
+#include "spdlog/spdlog.h"
+
+ABSL_FLAG(std::string, address, "0.0.0.0:50051",
+          "Address to listen on (host:port); port 0 picks a free port.");
+ABSL_FLAG(std::string, port_file, "",
+          "If set, the bound port is written to this file once serving.");
+ABSL_FLAG(int, threads, 0,
+          "Most threads serving requests at once; 0 means 4 per core.");
+ABSL_FLAG(int64_t, max_request_bytes, 64 << 20,
+          "Largest request message accepted; larger ones get "
+          "RESOURCE_EXHAUSTED.");
+ABSL_FLAG(double, grace_period_seconds, 10,
+          "On SIGTERM, how long in-flight calls may run before cancellation.");
+ABSL_FLAG(std::string, log_level, "info",
+          "Log level: debug, info, warn, error or off.");
+ABSL_FLAG(std::string, log_format, "text", "Log format: text or json.");
+
+namespace {
+
+using lossd::server::LogEvent;
+
+int Run() {
+  const std::string log_format = absl::GetFlag(FLAGS_log_format);
+  if (log_format != "text" && log_format != "json") {
+    std::fprintf(stderr, "--log_format must be text or json, not %s\n",
+                 log_format.c_str());
+    return 2;
+  }
+  if (!lossd::server::ConfigureLogging(
+          log_format == "json" ? lossd::server::LogFormat::kJson
+                               : lossd::server::LogFormat::kText,
+          absl::GetFlag(FLAGS_log_level))) {
+    std::fprintf(stderr, "unknown --log_level %s\n",
+                 absl::GetFlag(FLAGS_log_level).c_str());
+    return 2;
+  }
+
+  // Signals are taken by a dedicated thread; block them everywhere else
+  // before gRPC starts its threads.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  lossd::server::LossServiceImpl service;
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(absl::GetFlag(FLAGS_address),
+                           grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  const int64_t max_request_bytes = absl::GetFlag(FLAGS_max_request_bytes);
+  builder.SetMaxReceiveMessageSize(
+      static_cast<int>(std::min<int64_t>(max_request_bytes, INT32_MAX)));
+  builder.SetMaxSendMessageSize(-1);
+  int threads = absl::GetFlag(FLAGS_threads);
+  if (threads <= 0) {
+    threads = 4 * static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  }
+  grpc::ResourceQuota quota("lossd");
+  quota.SetMaxThreads(threads + 2);  // Room for the pollers.
+  builder.SetResourceQuota(quota);
+
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    spdlog::error("cannot listen on {}", absl::GetFlag(FLAGS_address));
+    return 1;
+  }
+  grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
+  health->SetServingStatus(true);
+  if (const std::string port_file = absl::GetFlag(FLAGS_port_file);
+      !port_file.empty()) {
+    std::ofstream(port_file) << port << "\n";
+  }
+  LogEvent("serving", {{"address", absl::GetFlag(FLAGS_address)},
+                       {"port", std::to_string(port)},
+                       {"threads", std::to_string(threads)}});
+
+  std::thread stopper([&] {
+    int signal_number = 0;
+    sigwait(&stop_signals, &signal_number);
+    LogEvent("draining", {{"signal", strsignal(signal_number)}});
+    health->SetServingStatus(false);
+    const absl::Duration grace =
+        absl::Seconds(absl::GetFlag(FLAGS_grace_period_seconds));
+    server->Shutdown(std::chrono::system_clock::now() +
+                     absl::ToChronoSeconds(grace) +
+                     std::chrono::milliseconds(
+                         absl::ToInt64Milliseconds(grace) % 1000));
+  });
+  server->Wait();
+  stopper.join();
+  LogEvent("stopped", {});
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "lossd: serves loss values and gradients over gRPC.\n"
+      "Every flag can also be set as LOSSD_<FLAG NAME IN CAPITALS>.");
+  if (absl::Status s = lossd::server::ApplyEnvironmentToFlags(); !s.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
+    return 2;
+  }
+  absl::ParseCommandLine(argc, argv);
+  return Run();
+}
