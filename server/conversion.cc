@@ -108,7 +108,8 @@ const FieldDescriptor* OptionsField(absl::string_view loss) {
 // reflection: each field is the option of the same name in the registry.
 absl::Status ReadOptions(const v1::ComputeRequest& request,
                          const LossSpec& spec, OptionValues* values) {
-  const auto* oneof = v1::ComputeRequest::descriptor()->FindOneofByName("options");
+  const auto* oneof =
+      v1::ComputeRequest::descriptor()->FindOneofByName("options");
   const FieldDescriptor* set =
       request.GetReflection()->GetOneofFieldDescriptor(request, oneof);
   if (set == nullptr) return absl::OkStatus();
@@ -152,9 +153,9 @@ absl::Status ReadOptions(const v1::ComputeRequest& request,
           return absl::InvalidArgumentError(
               absl::StrCat(path, " must have shape [classes]"));
         }
-        values->SetPerClass(option->name, std::vector<double>(
-                                              decoded.values().begin(),
-                                              decoded.values().end()));
+        values->SetPerClass(option->name,
+                            std::vector<double>(decoded.values().begin(),
+                                                decoded.values().end()));
         break;
       }
       default:
@@ -268,10 +269,10 @@ absl::Status ComputeTyped(const v1::ComputeRequest& request,
     return absl::InvalidArgumentError(absl::StrCat(
         "grad_dtype ", v1::DType_Name(output_dtype), " is not floating"));
   }
-  Output<T> per_example{.tensor = response->mutable_per_example(),
-                        .shape = spec.element_wise ? input.shape()
-                                                   : shape->example_shape,
-                        .dtype = output_dtype};
+  Output<T> per_example{
+      .tensor = response->mutable_per_example(),
+      .shape = spec.element_wise ? input.shape() : shape->example_shape,
+      .dtype = output_dtype};
   Output<T> grad{.tensor = response->mutable_grad_input(),
                  .shape = input.shape(),
                  .dtype = output_dtype};
@@ -309,10 +310,11 @@ absl::Status ComputeFromProto(const v1::ComputeRequest& request,
   }
   const LossSpec* spec = FindLoss(request.loss());
   if (spec == nullptr) {
-    return absl::NotFoundError(absl::StrCat(
-        "unknown loss \"", request.loss(), "\"; see ListLosses"));
+    return absl::NotFoundError(
+        absl::StrCat("unknown loss \"", request.loss(), "\"; see ListLosses"));
   }
-  if (!request.has_input()) return absl::InvalidArgumentError("input is missing");
+  if (!request.has_input())
+    return absl::InvalidArgumentError("input is missing");
   if (!request.has_target()) {
     return absl::InvalidArgumentError("target is missing");
   }
@@ -349,7 +351,8 @@ void DescribeLosses(v1::ListLossesResponse* response) {
     for (TargetKind kind : spec.target_kinds) {
       loss->add_target_kinds(ToProto(kind));
     }
-    for (InputKind kind : spec.input_kinds) loss->add_input_kinds(ToProto(kind));
+    for (InputKind kind : spec.input_kinds)
+      loss->add_input_kinds(ToProto(kind));
     loss->set_has_gradient(spec.has_gradient);
     loss->set_element_wise(spec.element_wise);
     if (OptionsField(spec.name) != nullptr) {

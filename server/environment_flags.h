@@ -5,10 +5,10 @@
 #define LOSSD_SERVER_ENVIRONMENT_FLAGS_H_
 
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 
 namespace lossd::server {
 

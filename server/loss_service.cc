@@ -54,15 +54,14 @@ grpc::Status LossServiceImpl::ComputeOne(grpc::ServerContext* context,
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
           .count();
-  LogEvent("request",
-           {{"method", std::string(method)},
-            {"loss", request.loss()},
-            {"shape", ShapeText(request.input())},
-            {"code", std::to_string(status.error_code())},
-            {"seconds", absl::StrFormat("%.6f", seconds)},
-            {"request_id", request_id},
-            {"peer", context->peer()},
-            {"error", status.error_message()}});
+  LogEvent("request", {{"method", std::string(method)},
+                       {"loss", request.loss()},
+                       {"shape", ShapeText(request.input())},
+                       {"code", std::to_string(status.error_code())},
+                       {"seconds", absl::StrFormat("%.6f", seconds)},
+                       {"request_id", request_id},
+                       {"peer", context->peer()},
+                       {"error", status.error_message()}});
   return status;
 }
 
@@ -74,8 +73,7 @@ grpc::Status LossServiceImpl::Compute(grpc::ServerContext* context,
 
 grpc::Status LossServiceImpl::ComputeStream(
     grpc::ServerContext* context,
-    grpc::ServerReaderWriter<v1::ComputeResponse, v1::ComputeRequest>*
-        stream) {
+    grpc::ServerReaderWriter<v1::ComputeResponse, v1::ComputeRequest>* stream) {
   v1::ComputeRequest request;
   v1::ComputeResponse response;
   while (stream->Read(&request)) {

@@ -23,15 +23,16 @@ class LossServiceImpl final : public v1::LossService::Service {
                        v1::ComputeResponse* response) override;
   grpc::Status ComputeStream(
       grpc::ServerContext* context,
-      grpc::ServerReaderWriter<v1::ComputeResponse, v1::ComputeRequest>*
-          stream) override;
+      grpc::ServerReaderWriter<v1::ComputeResponse, v1::ComputeRequest>* stream)
+      override;
   grpc::Status ListLosses(grpc::ServerContext* context,
                           const v1::ListLossesRequest* request,
                           v1::ListLossesResponse* response) override;
 
  private:
   // Computes one request and logs it; shared by Compute and ComputeStream.
-  grpc::Status ComputeOne(grpc::ServerContext* context, absl::string_view method,
+  grpc::Status ComputeOne(grpc::ServerContext* context,
+                          absl::string_view method,
                           const v1::ComputeRequest& request,
                           v1::ComputeResponse* response);
 };

@@ -1,6 +1,9 @@
 // lossd: the loss-computation gRPC server.
 //
 // Serves lossd.v1.LossService, grpc.health.v1.Health and server reflection.
+// Health service names: "liveness" stays SERVING until the server stops;
+// "readiness" (and the overall "") turn NOT_SERVING as draining starts.
+// Prometheus metrics are served on --metrics_address at /metrics.
 // SIGTERM or SIGINT: health turns NOT_SERVING, new calls are refused,
 // in-flight calls get --grace_period_seconds to finish, then exit 0.
 
@@ -21,6 +24,7 @@
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "loss_service.h"
+#include "metrics.h"
 #include "request_log.h"
 #include "spdlog/spdlog.h"
 
@@ -38,10 +42,19 @@ ABSL_FLAG(double, grace_period_seconds, 10,
 ABSL_FLAG(std::string, log_level, "info",
           "Log level: debug, info, warn, error or off.");
 ABSL_FLAG(std::string, log_format, "text", "Log format: text or json.");
+ABSL_FLAG(std::string, metrics_address, "0.0.0.0:9090",
+          "Address (host:port) serving Prometheus metrics at /metrics; empty "
+          "disables them. If it cannot listen, lossd warns and serves on.");
+ABSL_FLAG(std::string, metrics_port_file, "",
+          "If set, the bound metrics port is written to this file.");
 
 namespace {
 
 using lossd::server::LogEvent;
+
+// Health service names for Kubernetes-style probes (docs/OPERATIONS.md).
+constexpr char kLivenessService[] = "liveness";
+constexpr char kReadinessService[] = "readiness";
 
 int Run() {
   const std::string log_format = absl::GetFlag(FLAGS_log_format);
@@ -50,10 +63,10 @@ int Run() {
                  log_format.c_str());
     return 2;
   }
-  if (!lossd::server::ConfigureLogging(
-          log_format == "json" ? lossd::server::LogFormat::kJson
-                               : lossd::server::LogFormat::kText,
-          absl::GetFlag(FLAGS_log_level))) {
+  if (!lossd::server::ConfigureLogging(log_format == "json"
+                                           ? lossd::server::LogFormat::kJson
+                                           : lossd::server::LogFormat::kText,
+                                       absl::GetFlag(FLAGS_log_level))) {
     std::fprintf(stderr, "unknown --log_level %s\n",
                  absl::GetFlag(FLAGS_log_level).c_str());
     return 2;
@@ -71,6 +84,14 @@ int Run() {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   lossd::server::LossServiceImpl service;
   grpc::ServerBuilder builder;
+  lossd::server::Metrics metrics;  // Outlives the server, which records here.
+  {
+    std::vector<
+        std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+        interceptors;
+    interceptors.push_back(metrics.InterceptorFactory());
+    builder.experimental().SetInterceptorCreators(std::move(interceptors));
+  }
   int port = 0;
   builder.AddListeningPort(absl::GetFlag(FLAGS_address),
                            grpc::InsecureServerCredentials(), &port);
@@ -81,7 +102,8 @@ int Run() {
   builder.SetMaxSendMessageSize(-1);
   int threads = absl::GetFlag(FLAGS_threads);
   if (threads <= 0) {
-    threads = 4 * static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    threads =
+        4 * static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   }
   grpc::ResourceQuota quota("lossd");
   quota.SetMaxThreads(threads + 2);  // Room for the pollers.
@@ -94,6 +116,23 @@ int Run() {
   }
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
   health->SetServingStatus(true);
+  health->SetServingStatus(kLivenessService, true);
+  health->SetServingStatus(kReadinessService, true);
+  if (const std::string metrics_address = absl::GetFlag(FLAGS_metrics_address);
+      !metrics_address.empty()) {
+    absl::StatusOr<int> metrics_port = metrics.Serve(metrics_address);
+    if (!metrics_port.ok()) {
+      spdlog::warn("{}; serving without metrics",
+                   std::string(metrics_port.status().message()));
+    } else {
+      LogEvent("metrics", {{"address", metrics_address},
+                           {"port", std::to_string(*metrics_port)}});
+      if (const std::string file = absl::GetFlag(FLAGS_metrics_port_file);
+          !file.empty()) {
+        std::ofstream(file) << *metrics_port << "\n";
+      }
+    }
+  }
   if (const std::string port_file = absl::GetFlag(FLAGS_port_file);
       !port_file.empty()) {
     std::ofstream(port_file) << port << "\n";
@@ -106,13 +145,14 @@ int Run() {
     int signal_number = 0;
     sigwait(&stop_signals, &signal_number);
     LogEvent("draining", {{"signal", strsignal(signal_number)}});
-    health->SetServingStatus(false);
+    // Not ready, still live: probes must not restart a draining server.
+    health->SetServingStatus("", false);
+    health->SetServingStatus(kReadinessService, false);
     const absl::Duration grace =
         absl::Seconds(absl::GetFlag(FLAGS_grace_period_seconds));
-    server->Shutdown(std::chrono::system_clock::now() +
-                     absl::ToChronoSeconds(grace) +
-                     std::chrono::milliseconds(
-                         absl::ToInt64Milliseconds(grace) % 1000));
+    server->Shutdown(
+        std::chrono::system_clock::now() + absl::ToChronoSeconds(grace) +
+        std::chrono::milliseconds(absl::ToInt64Milliseconds(grace) % 1000));
   });
   server->Wait();
   stopper.join();

@@ -27,9 +27,8 @@ bool ConfigureLogging(LogFormat format, absl::string_view level) {
   log_format = format;
   if (format == LogFormat::kJson) {
     // The message (%v) is itself a JSON fragment of further fields.
-    spdlog::set_pattern(
-        R"({"time":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l",%v})",
-        spdlog::pattern_time_type::utc);
+    spdlog::set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l",%v})",
+                        spdlog::pattern_time_type::utc);
   } else {
     spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%fZ %L %v",
                         spdlog::pattern_time_type::utc);

@@ -4,9 +4,10 @@
 #define LOSSD_SERVER_REQUEST_LOG_H_
 
 #include <string>
-#include "absl/strings/string_view.h"
 #include <utility>
 #include <vector>
+
+#include "absl/strings/string_view.h"
 
 namespace lossd::server {
 

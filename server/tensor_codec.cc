@@ -154,9 +154,9 @@ absl::Status Decode(const v1::Tensor& tensor, absl::string_view field,
   if (absl::Status s = ResolveDType(tensor, field, &dtype); !s.ok()) return s;
   if (std::is_floating_point_v<T> ? !(IsFloating(dtype) || IsInteger(dtype))
                                   : !IsInteger(dtype)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, ".dtype ", DTypeName(dtype), " is not ",
-                     std::is_floating_point_v<T> ? "numeric" : "an integer type"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, ".dtype ", DTypeName(dtype), " is not ",
+        std::is_floating_point_v<T> ? "numeric" : "an integer type"));
   }
   int64_t count = 1;
   out->shape_.assign(tensor.shape().begin(), tensor.shape().end());
@@ -186,8 +186,8 @@ absl::Status Decode(const v1::Tensor& tensor, absl::string_view field,
     if (dtype == NativeDType<T>() &&
         reinterpret_cast<uintptr_t>(raw.data()) % alignof(T) == 0) {
       // Zero-copy: the bytes already are aligned little-endian T.
-      out->values_ = absl::MakeConstSpan(
-          reinterpret_cast<const T*>(raw.data()), static_cast<size_t>(count));
+      out->values_ = absl::MakeConstSpan(reinterpret_cast<const T*>(raw.data()),
+                                         static_cast<size_t>(count));
       return absl::OkStatus();
     }
     out->storage_.resize(count);
@@ -200,9 +200,9 @@ absl::Status Decode(const v1::Tensor& tensor, absl::string_view field,
 
   auto copy_values = [&](const auto& values) -> absl::Status {
     if (values.size() != count) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          field, " has ", values.size(), " values but shape [",
-          absl::StrJoin(out->shape_, ", "), "] needs ", count));
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, " has ", values.size(), " values but shape [",
+                       absl::StrJoin(out->shape_, ", "), "] needs ", count));
     }
     out->storage_.assign(values.begin(), values.end());
     out->values_ = out->storage_;
@@ -253,8 +253,8 @@ void Encode(absl::Span<const T> values, absl::Span<const int64_t> shape,
 }
 
 template <typename T>
-T* AllocateRaw(int64_t count, absl::Span<const int64_t> shape,
-               v1::DType dtype, v1::Tensor* tensor) {
+T* AllocateRaw(int64_t count, absl::Span<const int64_t> shape, v1::DType dtype,
+               v1::Tensor* tensor) {
   if (dtype != NativeDType<T>()) return nullptr;
   tensor->set_dtype(dtype);
   tensor->mutable_shape()->Assign(shape.begin(), shape.end());

@@ -6,10 +6,10 @@
 
 #include <cstdint>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "lossd/types.h"
 #include "lossd/v1/tensor.pb.h"
@@ -64,8 +64,8 @@ void Encode(absl::Span<const T> values, absl::Span<const int64_t> shape,
 // buffer, so that results are written straight into the response. Returns
 // nullptr when the buffer is not aligned for T (callers then use Encode).
 template <typename T>
-T* AllocateRaw(int64_t count, absl::Span<const int64_t> shape,
-               v1::DType dtype, v1::Tensor* tensor);
+T* AllocateRaw(int64_t count, absl::Span<const int64_t> shape, v1::DType dtype,
+               v1::Tensor* tensor);
 
 }  // namespace lossd::server
 

@@ -30,7 +30,8 @@ struct ClassificationError {
   static KernelTotals Run(const KernelArgs<T>& args) {
     KernelTotals totals;
     for (int64_t r = 0; r < args.rows; ++r) {
-      const int64_t predicted = ArgMax(args.input + r * args.classes, args.classes);
+      const int64_t predicted =
+          ArgMax(args.input + r * args.classes, args.classes);
       const int64_t label =
           args.class_index != nullptr
               ? args.class_index[r]

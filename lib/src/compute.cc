@@ -29,7 +29,8 @@ absl::Status CheckSize(absl::string_view field, size_t size,
   return absl::OkStatus();
 }
 
-absl::Status CheckShape(absl::string_view field, absl::Span<const int64_t> shape,
+absl::Status CheckShape(absl::string_view field,
+                        absl::Span<const int64_t> shape,
                         absl::Span<const int64_t> expected,
                         absl::string_view expected_name) {
   if (std::vector<int64_t>(shape.begin(), shape.end()) !=
@@ -93,11 +94,11 @@ absl::Status CheckClassIndices(const LossSpec& spec,
   for (size_t i = 0; i < labels.size(); ++i) {
     const int64_t y = labels[i];
     if ((y < 0 || y >= classes) && !(can_ignore && y == ignore_index)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("target[", i, "] = ", y, " is outside [0, ", classes,
-                       ")", can_ignore ? absl::StrCat(" and is not ignore_index (",
-                                                      ignore_index, ")")
-                                       : ""));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "target[", i, "] = ", y, " is outside [0, ", classes, ")",
+          can_ignore
+              ? absl::StrCat(" and is not ignore_index (", ignore_index, ")")
+              : ""));
     }
   }
   return absl::OkStatus();
@@ -131,8 +132,8 @@ absl::StatusOr<ProblemShape> ResolveShape(absl::Span<const int64_t> input_shape,
     }
     if (__builtin_mul_overflow(elements, d, &elements) ||
         elements > (int64_t{1} << 48)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("input.shape ", ShapeText(input_shape), " is too large"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "input.shape ", ShapeText(input_shape), " is too large"));
     }
     if (i < axis) shape.outer *= d;
     if (i > axis) shape.inner *= d;
@@ -151,14 +152,15 @@ template <typename T>
 absl::StatusOr<LossResult> Compute(const LossRequest<T>& request,
                                    absl::Span<T> per_example,
                                    absl::Span<T> grad_input) {
-  if (request.loss == nullptr) return absl::InvalidArgumentError("loss is not set");
+  if (request.loss == nullptr)
+    return absl::InvalidArgumentError("loss is not set");
   const LossSpec& spec = *request.loss;
   absl::StatusOr<ProblemShape> resolved =
       ResolveShape(request.input.shape, request.class_axis);
   if (!resolved.ok()) return resolved.status();
   const ProblemShape& shape = *resolved;
-  if (absl::Status s = CheckSize("input", request.input.data.size(),
-                                 request.input.shape);
+  if (absl::Status s =
+          CheckSize("input", request.input.data.size(), request.input.shape);
       !s.ok()) {
     return s;
   }
@@ -174,9 +176,9 @@ absl::StatusOr<LossResult> Compute(const LossRequest<T>& request,
   for (const OptionSpec& option : spec.options) {
     if (option.logits_only && request.options.Has(option.name) &&
         request.input_kind != InputKind::kLogits) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "option ", option.name, " applies to logits only, not ",
-          InputKindName(request.input_kind)));
+      return absl::InvalidArgumentError(
+          absl::StrCat("option ", option.name, " applies to logits only, not ",
+                       InputKindName(request.input_kind)));
     }
   }
 
@@ -189,9 +191,9 @@ absl::StatusOr<LossResult> Compute(const LossRequest<T>& request,
   if (request.class_index_target.has_value()) {
     const TensorView<int64_t>& target = *request.class_index_target;
     if (!spec.Accepts(TargetKind::kClassIndex)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          spec.name, " needs a dense target of the input's shape ",
-          ShapeText(request.input.shape), ", not class indices"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(spec.name, " needs a dense target of the input's shape ",
+                       ShapeText(request.input.shape), ", not class indices"));
     }
     if (absl::Status s = CheckShape("target", target.shape, shape.example_shape,
                                     "the input shape less the class axis");
@@ -202,8 +204,8 @@ absl::StatusOr<LossResult> Compute(const LossRequest<T>& request,
         !s.ok()) {
       return s;
     }
-    if (absl::Status s = CheckClassIndices(spec, target.data,
-                                           shape.classes, request.options);
+    if (absl::Status s = CheckClassIndices(spec, target.data, shape.classes,
+                                           request.options);
         !s.ok()) {
       return s;
     }
@@ -212,9 +214,9 @@ absl::StatusOr<LossResult> Compute(const LossRequest<T>& request,
     if (!spec.Accepts(TargetKind::kProbabilities) &&
         !spec.Accepts(TargetKind::kMultiLabel) &&
         !spec.Accepts(TargetKind::kValues)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          spec.name, " needs integer class indices of shape ",
-          ShapeText(shape.example_shape), " as target"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(spec.name, " needs integer class indices of shape ",
+                       ShapeText(shape.example_shape), " as target"));
     }
     if (absl::Status s = CheckShape("target", target.shape, request.input.shape,
                                     "the input shape");
@@ -244,8 +246,8 @@ absl::StatusOr<LossResult> Compute(const LossRequest<T>& request,
       }
       if (!s.ok()) return s;
     }
-    if (absl::Status s = CheckSize("sample_weight", weight.data.size(),
-                                   weight.shape);
+    if (absl::Status s =
+            CheckSize("sample_weight", weight.data.size(), weight.shape);
         !s.ok()) {
       return s;
     }
@@ -262,9 +264,9 @@ absl::StatusOr<LossResult> Compute(const LossRequest<T>& request,
         !s.ok()) {
       return s;
     }
-    if (absl::Status s = CheckSize("grad_output",
-                                   request.grad_output->data.size(),
-                                   request.grad_output->shape);
+    if (absl::Status s =
+            CheckSize("grad_output", request.grad_output->data.size(),
+                      request.grad_output->shape);
         !s.ok()) {
       return s;
     }
@@ -368,10 +370,10 @@ absl::StatusOr<LossResult> Compute(const LossRequest<T>& request,
   const bool divides = request.reduction == Reduction::kMean ||
                        request.reduction == Reduction::kBatchMean;
   // The mean of nothing is NaN, as in PyTorch.
-  result.loss = divides ? (denominator != 0
-                               ? totals.loss_sum / denominator
-                               : std::numeric_limits<double>::quiet_NaN())
-                        : totals.loss_sum;
+  result.loss =
+      divides ? (denominator != 0 ? totals.loss_sum / denominator
+                                  : std::numeric_limits<double>::quiet_NaN())
+              : totals.loss_sum;
   return result;
 }
 

@@ -57,7 +57,7 @@ struct Coefficients {
   const Settings& settings;
   int64_t classes;
   double sample_weight;
-  int64_t label = -1;            // Hard targets; -1 for soft.
+  int64_t label = -1;  // Hard targets; -1 for soft.
   template <typename T>
   double At(int64_t c, const T* soft_row) const {
     const double uniform = settings.smoothing / static_cast<double>(classes);
@@ -91,8 +91,8 @@ struct CrossEntropy {
     KernelTotals totals;
     for (int64_t r = 0; r < args.rows; ++r) {
       const T* x = args.input + r * classes;
-      T* grad = args.grad_input == nullptr ? nullptr
-                                           : args.grad_input + r * classes;
+      T* grad =
+          args.grad_input == nullptr ? nullptr : args.grad_input + r * classes;
       const T* soft_row = args.dense_target == nullptr
                               ? nullptr
                               : args.dense_target + r * classes;
@@ -139,13 +139,15 @@ struct CrossEntropy {
     switch (args.input_kind) {
       case InputKind::kLogits: {
         T max_logit = -std::numeric_limits<T>::infinity();
-        for (int64_t c = 0; c < classes; ++c) max_logit = std::max(max_logit, x[c]);
+        for (int64_t c = 0; c < classes; ++c)
+          max_logit = std::max(max_logit, x[c]);
         double sum_exp = 0;
         if (std::isinf(max_logit) && max_logit < 0) {
           // Every class has probability 0: the loss is infinite unless no
           // class carries target mass. No finite gradient exists; use 0.
           double sum_a = 0;
-          for_each_term([&](int64_t, double coefficient) { sum_a += coefficient; });
+          for_each_term(
+              [&](int64_t, double coefficient) { sum_a += coefficient; });
           if (grad != nullptr) std::fill(grad, grad + classes, T(0));
           return sum_a == 0 ? 0.0 : std::numeric_limits<double>::infinity();
         }

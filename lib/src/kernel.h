@@ -25,7 +25,7 @@ template <typename T>
 struct KernelArgs {
   int64_t rows = 0;
   int64_t classes = 0;
-  const T* input = nullptr;             // [rows, classes]
+  const T* input = nullptr;              // [rows, classes]
   const int64_t* class_index = nullptr;  // [rows], or null
   const T* dense_target = nullptr;       // [rows, classes], or null
   const T* sample_weight = nullptr;      // null, [rows] or [rows, classes]

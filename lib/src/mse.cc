@@ -45,7 +45,8 @@ LossSpec MseSpec() {
   spec.name = "mse";
   spec.description =
       "Squared error per element (PyTorch mse_loss). REDUCTION_MEAN averages "
-      "over elements; REDUCTION_BATCH_MEAN averages the per-row sums over rows.";
+      "over elements; REDUCTION_BATCH_MEAN averages the per-row sums over "
+      "rows.";
   spec.target_kinds = {TargetKind::kValues, TargetKind::kProbabilities,
                        TargetKind::kMultiLabel};
   spec.input_kinds = {InputKind::kLogits, InputKind::kProbabilities,

@@ -139,12 +139,11 @@ absl::Status OptionValues::Validate(absl::Span<const OptionSpec> specs,
     if (!std::isfinite(number) ||
         (spec->minimum.has_value() && number < *spec->minimum) ||
         (spec->maximum.has_value() && number > *spec->maximum)) {
-      std::string range =
-          absl::StrCat("[", spec->minimum ? absl::StrCat(*spec->minimum) : "-inf",
-                       ", ", spec->maximum ? absl::StrCat(*spec->maximum) : "inf",
-                       "]");
-      return absl::InvalidArgumentError(absl::StrCat(
-          "option ", name, " = ", number, " is outside ", range));
+      std::string range = absl::StrCat(
+          "[", spec->minimum ? absl::StrCat(*spec->minimum) : "-inf", ", ",
+          spec->maximum ? absl::StrCat(*spec->maximum) : "inf", "]");
+      return absl::InvalidArgumentError(
+          absl::StrCat("option ", name, " = ", number, " is outside ", range));
     }
   }
   return absl::OkStatus();

@@ -63,9 +63,9 @@ struct ProblemShape {
   int64_t inner = 0;
   int64_t examples() const { return outer * inner; }
   int64_t elements() const { return outer * classes * inner; }
-  int class_axis = 0;                   // Non-negative.
-  std::vector<int64_t> example_shape;   // The input shape less the class axis.
-  int64_t batch_size = 0;               // The input's first dimension.
+  int class_axis = 0;                  // Non-negative.
+  std::vector<int64_t> example_shape;  // The input shape less the class axis.
+  int64_t batch_size = 0;              // The input's first dimension.
 };
 
 // Resolves `class_axis` against `input_shape`, with overflow-checked sizes.

@@ -5,9 +5,9 @@
 #ifndef LOSSD_REGISTRY_H_
 #define LOSSD_REGISTRY_H_
 
-#include "absl/strings/string_view.h"
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "lossd/options.h"
 #include "lossd/types.h"

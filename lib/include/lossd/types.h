@@ -4,9 +4,9 @@
 #define LOSSD_TYPES_H_
 
 #include <cstdint>
-#include "absl/strings/string_view.h"
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 
 namespace lossd {
@@ -44,8 +44,8 @@ struct TensorView {
 // The statistics behind a reduction, so that results over micro-batches or
 // shards combine exactly: sum(loss_sum) / sum(denominator).
 struct ReductionStatistics {
-  double loss_sum = 0;     // Sum of the weighted per-example losses.
-  double denominator = 1;  // What loss_sum was divided by.
+  double loss_sum = 0;      // Sum of the weighted per-example losses.
+  double denominator = 1;   // What loss_sum was divided by.
   int64_t valid_count = 0;  // Examples (or elements) not ignored.
   double weight_sum = 0;    // Sum of the weights applied to valid examples.
 };

@@ -1,0 +1,59 @@
+// Prometheus metrics of the server, served over HTTP at /metrics.
+//
+// A gRPC server interceptor observes every call (LossService, health and
+// reflection alike), so the handlers hold no metrics code. The metric names
+// follow go-grpc-prometheus, which most gRPC dashboards expect:
+//   grpc_server_started_total{grpc_service,grpc_method,grpc_type}
+//   grpc_server_handled_total{grpc_service,grpc_method,grpc_type,grpc_code}
+//   grpc_server_handling_seconds{grpc_service,grpc_method,grpc_type}
+//   (histogram) grpc_server_msg_received_total / grpc_server_msg_sent_total
+// plus lossd's own:
+//   lossd_in_flight_requests{grpc_service,grpc_method}      (gauge)
+//   lossd_loss_requests_total{loss}                          (ComputeRequests)
+//   lossd_request_bytes_total / lossd_response_bytes_total{grpc_method}
+//   lossd_request_size_bytes{grpc_method}                   (histogram)
+//   lossd_build_info{version}                                (always 1)
+// docs/OPERATIONS.md lists them with their meaning.
+
+#ifndef LOSSD_SERVER_METRICS_H_
+#define LOSSD_SERVER_METRICS_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "grpcpp/support/server_interceptor.h"
+
+namespace lossd::server {
+
+class Metrics {
+ public:
+  Metrics();
+  ~Metrics();
+  Metrics(const Metrics&) = delete;
+  Metrics& operator=(const Metrics&) = delete;
+
+  // Serves /metrics on `address` (host:port; port 0 picks a free port) until
+  // this object is destroyed. Returns the bound port, or an error naming the
+  // address when it cannot listen.
+  absl::StatusOr<int> Serve(const std::string& address);
+
+  // A factory for ServerBuilder::experimental().SetInterceptorCreators. The
+  // interceptors it makes record into this object, which must outlive the
+  // gRPC server.
+  std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
+  InterceptorFactory();
+
+  // The metrics in Prometheus's text exposition format (what /metrics
+  // returns); for tests and debugging.
+  std::string Text() const;
+
+  struct State;  // Registry and metric families; defined in metrics.cc.
+
+ private:
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace lossd::server
+
+#endif  // LOSSD_SERVER_METRICS_H_
