@@ -1,10 +1,15 @@
 #include "metrics.h"
 
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <array>
 #include <atomic>
 #include <chrono>
 #include <exception>
 #include <sstream>
+#include <thread>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
@@ -92,6 +97,37 @@ prometheus::Histogram::BucketBoundaries SizeBuckets() {
   return bounds;
 }
 
+// Opens and closes one TCP connection to host:port, ignoring failures.
+void Knock(const std::string& host, int port) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found) !=
+      0) {
+    return;
+  }
+  for (addrinfo* at = found; at != nullptr; at = at->ai_next) {
+    const int socket_fd = socket(at->ai_family, at->ai_socktype, 0);
+    if (socket_fd < 0) continue;
+    const bool connected = connect(socket_fd, at->ai_addr, at->ai_addrlen) == 0;
+    close(socket_fd);
+    if (connected) break;
+  }
+  freeaddrinfo(found);
+}
+
+// The host to reach a listener bound to `address` from this machine.
+std::string LocalHostFor(absl::string_view address) {
+  const size_t colon = address.rfind(':');
+  std::string host(colon == absl::string_view::npos ? address
+                                                    : address.substr(0, colon));
+  if (host.size() >= 2 && host.front() == '[')
+    host = host.substr(1, host.size() - 2);
+  if (host.empty() || host == "0.0.0.0" || host == "*") return "127.0.0.1";
+  if (host == "::") return "::1";
+  return host;
+}
+
 // Which messages a method carries, for the byte and per-loss counts.
 enum class MessageKind { kOther, kComputeRequest, kListLossesRequest };
 
@@ -177,6 +213,8 @@ struct Metrics::State {
           .Register(*registry);
 
   std::unique_ptr<prometheus::Exposer> exposer;
+  std::string exposer_host;  // Where this process reaches the exposer.
+  int exposer_port = 0;
 
   absl::Mutex mutex;
   absl::flat_hash_map<std::string, std::unique_ptr<MethodMetrics>> methods
@@ -361,7 +399,22 @@ Metrics::Metrics() : state_(std::make_unique<State>()) {
   state_->build_info.Add({{"version", LOSSD_VERSION}}).Set(1);
 }
 
-Metrics::~Metrics() = default;
+Metrics::~Metrics() {
+  if (state_->exposer == nullptr) return;
+  // civetweb's listener thread waits for connections in 2 s slices and sees
+  // the stop request only between them, so a plain stop takes up to 2 s of
+  // a SIGTERM's exit. A connection ends the wait: knock until it stops.
+  std::atomic<bool> stopped{false};
+  std::thread knocker([&] {
+    while (!stopped.load()) {
+      Knock(state_->exposer_host, state_->exposer_port);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
+  state_->exposer.reset();
+  stopped = true;
+  knocker.join();
+}
 
 absl::StatusOr<int> Metrics::Serve(const std::string& address) {
   // prometheus-cpp reports a failed bind by throwing; keep that inside.
@@ -374,6 +427,8 @@ absl::StatusOr<int> Metrics::Serve(const std::string& address) {
           absl::StrCat("metrics: cannot listen on ", address));
     }
     state_->exposer = std::move(exposer);
+    state_->exposer_host = LocalHostFor(address);
+    state_->exposer_port = ports.front();
     return ports.front();
   } catch (const std::exception& error) {
     return absl::UnavailableError(absl::StrCat("metrics: cannot listen on ",
