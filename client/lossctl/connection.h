@@ -1,0 +1,44 @@
+// Channels to lossd: one target or several behind gRPC's round_robin policy,
+// and on request a connection of its own per channel.
+
+#ifndef LOSSCTL_CONNECTION_H_
+#define LOSSCTL_CONNECTION_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "grpcpp/grpcpp.h"
+
+namespace lossctl {
+
+// Splits "a:1,b:2" into its targets, trimming blanks; empty entries are
+// errors.
+absl::StatusOr<std::vector<std::string>> SplitTargets(absl::string_view text);
+
+// The channel target for `targets`: one target is used as written (so
+// "dns:///svc:50051" still spreads over every address DNS returns); several
+// are resolved here and joined as "ipv4:a:1,b:2" (or ipv6:), a static list
+// that round_robin balances over.
+absl::StatusOr<std::string> ChannelTarget(
+    const std::vector<std::string>& targets);
+
+// An insecure channel with no message size limits and the round_robin load
+// balancing policy. Channels made with distinct `connection_index` values
+// (>= 0) never share a TCP connection; with -1 gRPC may share one.
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& channel_target,
+                                           int connection_index = -1);
+
+// The --timeout flag, or `fallback` when it is zero (each command has its
+// own sensible default).
+absl::Duration TimeoutOr(absl::Duration fallback);
+
+// The --target flag.
+std::string TargetFlag();
+
+}  // namespace lossctl
+
+#endif  // LOSSCTL_CONNECTION_H_
