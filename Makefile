@@ -32,3 +32,18 @@ format:
 
 clean:
 	rm -rf $(BUILD_DIR)
+
+# Fuzzing: a clang build with AddressSanitizer and UBSan, run for a bounded
+# time from a seed corpus of valid requests.
+FUZZ_DIR ?= build-fuzz
+FUZZ_SECONDS ?= 60
+
+.PHONY: fuzz
+fuzz: deps
+	cmake -S . -B $(FUZZ_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_CXX_COMPILER=clang++ -DLOSSD_FUZZ=ON
+	cmake --build $(FUZZ_DIR) -j $(JOBS) --target lossd_compute_fuzzer lossd_fuzz_seeds
+	rm -rf $(FUZZ_DIR)/corpus && mkdir -p $(FUZZ_DIR)/corpus
+	$(FUZZ_DIR)/tests/fuzz/lossd_fuzz_seeds $(FUZZ_DIR)/corpus
+	$(FUZZ_DIR)/tests/fuzz/lossd_compute_fuzzer -max_total_time=$(FUZZ_SECONDS) \
+	  -max_len=4096 -rss_limit_mb=2048 -print_final_stats=1 $(FUZZ_DIR)/corpus

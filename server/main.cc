@@ -33,7 +33,8 @@ ABSL_FLAG(std::string, address, "0.0.0.0:50051",
 ABSL_FLAG(std::string, port_file, "",
           "If set, the bound port is written to this file once serving.");
 ABSL_FLAG(int, threads, 0,
-          "Most threads serving requests at once; 0 means 4 per core.");
+          "Most requests computed at once; more get RESOURCE_EXHAUSTED. "
+          "0 means 4 per core, at least 16.");
 ABSL_FLAG(int64_t, max_request_bytes, 64 << 20,
           "Largest request message accepted; larger ones get "
           "RESOURCE_EXHAUSTED.");
@@ -103,10 +104,17 @@ int Run() {
   int threads = absl::GetFlag(FLAGS_threads);
   if (threads <= 0) {
     threads =
-        4 * static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+        std::max(16, 4 * static_cast<int>(std::thread::hardware_concurrency()));
   }
+  // The sync server's threads are its pollers plus one per request being
+  // computed; the quota caps both, so reserve room for the pollers.
+  constexpr int kMaxPollers = 2;
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::NUM_CQS,
+                              1);
+  builder.SetSyncServerOption(
+      grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, kMaxPollers);
   grpc::ResourceQuota quota("lossd");
-  quota.SetMaxThreads(threads + 2);  // Room for the pollers.
+  quota.SetMaxThreads(threads + kMaxPollers + 1);
   builder.SetResourceQuota(quota);
 
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();

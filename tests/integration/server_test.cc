@@ -238,7 +238,9 @@ TEST_F(ServerTest, ConcurrentCallsGetTheirOwnAnswers) {
       for (int i = 0; i < kCalls; ++i) {
         const float shift = static_cast<float>(t * kCalls + i) / 50.f;
         v1::ComputeResponse response;
-        if (!Call(ShiftedRequest(shift), &response).ok()) {
+        if (grpc::Status status = Call(ShiftedRequest(shift), &response);
+            !status.ok()) {
+          ADD_FAILURE() << status.error_code() << " " << status.error_message();
           ++failed;
           continue;
         }
