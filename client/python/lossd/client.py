@@ -1,0 +1,400 @@
+"""LossClient: lossd's Compute, ComputeStream and ListLosses for NumPy users."""
+
+import itertools
+import json
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import grpc
+import numpy as np
+
+from lossd import _stubs
+from lossd.tensors import dtype_value, from_tensor, to_tensor
+
+_SERVICE = "lossd.v1.LossService"
+_USER_AGENT = "lossd-python/0.1"
+# Requests up to the server's default --max_request_bytes and beyond; the
+# server enforces its own limit and says so with RESOURCE_EXHAUSTED.
+_DEFAULT_MAX_MESSAGE_BYTES = 1 << 30
+
+
+class LossdError(Exception):
+    """A failed call: the gRPC status code and the server's message.
+
+    `code` is a grpc.StatusCode (e.g. grpc.StatusCode.INVALID_ARGUMENT),
+    `message` the server's text (which names the offending field), `target`
+    the server that answered.
+    """
+
+    def __init__(self, code, message, target=None):
+        super().__init__(f"{code.name}: {message}")
+        self.code = code
+        self.message = message
+        self.target = target
+
+    @property
+    def code_name(self):
+        return self.code.name
+
+
+@dataclass(frozen=True)
+class Statistics:
+    """What the reduction was computed from: loss = loss_sum / denominator.
+
+    Sum loss_sum and denominator over micro-batches or shards to combine
+    them exactly."""
+
+    loss_sum: float
+    denominator: float
+    valid_count: int
+    weight_sum: float
+
+
+@dataclass(frozen=True)
+class ComputeResult:
+    """One Compute answer. Arrays are read-only views of the response."""
+
+    loss: float
+    per_example: Optional[np.ndarray]
+    grad_input: Optional[np.ndarray]
+    statistics: Statistics
+    reduction: str  # "none", "sum", "mean" or "batch_mean": what was applied.
+    request_id: str
+
+    @property
+    def stats(self):
+        return self.statistics
+
+
+def _enum_value(enum, prefix, value, what):
+    """An enum value from its short name ('mean'), full name or number."""
+    if value is None:
+        return 0
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    name = str(value).strip().upper()
+    if not name.startswith(prefix):
+        name = prefix + name
+    try:
+        return enum.Value(name)
+    except ValueError:
+        choices = [n[len(prefix):].lower() for n in enum.keys()
+                   if not n.endswith("UNSPECIFIED")]
+        raise ValueError(f"{what} {value!r} is not one of {choices}") from None
+
+
+def _service_config(retries, retry_codes):
+    config = {"loadBalancingConfig": [{"round_robin": {}}]}
+    if retries > 0:
+        config["methodConfig"] = [{
+            "name": [{"service": _SERVICE}],
+            "retryPolicy": {
+                # gRPC caps attempts at 5.
+                "maxAttempts": min(retries + 1, 5),
+                "initialBackoff": "0.05s",
+                "maxBackoff": "1s",
+                "backoffMultiplier": 2,
+                "retryableStatusCodes": list(retry_codes),
+            },
+        }]
+    return json.dumps(config)
+
+
+def _credentials(tls):
+    if isinstance(tls, grpc.ChannelCredentials):
+        return tls
+    if tls is True:
+        return grpc.ssl_channel_credentials()
+    if isinstance(tls, (str, Path)):
+        return grpc.ssl_channel_credentials(
+            root_certificates=Path(tls).read_bytes())
+    raise TypeError("tls must be False, True, a CA bundle path or "
+                    "grpc.ChannelCredentials")
+
+
+def split_targets(target):
+    """The list of servers in `target`.
+
+    A list or tuple is taken as is; a string is split at commas ("a:1,b:2")
+    unless it names a gRPC resolver ("dns:///svc:50051", "ipv4:...",
+    "unix:..."), which gRPC balances itself.
+    """
+    if isinstance(target, (list, tuple)):
+        targets = [str(t) for t in target]
+    elif ":///" in target or target.split(":", 1)[0] in ("dns", "ipv4", "ipv6",
+                                                          "unix", "unix-abstract"):
+        targets = [target]
+    else:
+        targets = [t.strip() for t in target.split(",") if t.strip()]
+    if not targets:
+        raise ValueError("no target given")
+    return targets
+
+
+class LossClient:
+    """A client of one or several lossd servers.
+
+        client = LossClient("localhost:50051")
+        result = client.compute("cross_entropy", logits, labels,
+                                label_smoothing=0.1)
+        result.loss, result.grad_input
+
+    target:   "host:port"; several as a list or "a:1,b:2" (calls rotate
+              round-robin over them, and a call refused as UNAVAILABLE by
+              one goes to the next); or a gRPC name such as
+              "dns:///lossd-headless:50051", balanced round-robin over the
+              addresses it resolves to.
+    tls:      False (plaintext), True (system roots), a CA bundle path, or
+              grpc.ChannelCredentials (e.g. with a client certificate).
+    token:    sent as `authorization: Bearer <token>` on every call.
+    timeout:  default deadline of each call, in seconds (None: no deadline).
+    retries:  extra attempts of a call on each server for transient
+              failures (gRPC's retry policy; Compute is idempotent).
+    metadata: extra (key, value) pairs sent on every call.
+    channel_options: extra gRPC channel arguments.
+    """
+
+    def __init__(self, target, *, tls=False, token=None, timeout=None,
+                 retries=3, retry_codes=("UNAVAILABLE",), metadata=(),
+                 max_message_bytes=_DEFAULT_MAX_MESSAGE_BYTES,
+                 channel_options=()):
+        self._pb = _stubs.modules().service_pb2
+        self.targets = split_targets(target)
+        self.timeout = timeout
+        options = [
+            ("grpc.service_config", _service_config(retries, retry_codes)),
+            ("grpc.enable_retries", 1 if retries > 0 else 0),
+            ("grpc.max_send_message_length", max_message_bytes),
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.primary_user_agent", _USER_AGENT),
+            *channel_options,
+        ]
+        if tls:
+            credentials = _credentials(tls)
+            self._channels = [grpc.secure_channel(t, credentials, options)
+                              for t in self.targets]
+        else:
+            self._channels = [grpc.insecure_channel(t, options)
+                              for t in self.targets]
+        stub_class = _stubs.modules().service_grpc.LossServiceStub
+        self._stubs = [stub_class(channel) for channel in self._channels]
+        self._metadata = tuple(metadata)
+        if token:
+            self._metadata += (("authorization", f"Bearer {token}"),)
+        self._next = itertools.count()
+        self._next_lock = threading.Lock()
+        self._registry = None
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def close(self):
+        for channel in self._channels:
+            channel.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    # -- calls ---------------------------------------------------------------
+
+    def _call(self, method, request, timeout, metadata=()):
+        """Calls `method` on the next server; on UNAVAILABLE, on the others."""
+        with self._next_lock:
+            first = next(self._next) % len(self._stubs)
+        timeout = self.timeout if timeout is None else timeout
+        error = None
+        for attempt in range(len(self._stubs)):
+            index = (first + attempt) % len(self._stubs)
+            try:
+                return getattr(self._stubs[index], method)(
+                    request, timeout=timeout,
+                    metadata=self._metadata + tuple(metadata))
+            except grpc.RpcError as rpc_error:
+                error = LossdError(rpc_error.code(), rpc_error.details(),
+                                   self.targets[index])
+                if rpc_error.code() != grpc.StatusCode.UNAVAILABLE:
+                    break
+        raise error
+
+    def make_request(self, loss, input, target, *, sample_weight=None,
+                     reduction=None, input_kind=None, class_axis=None,
+                     per_example=None, grad=None, grad_dtype=None,
+                     request_id=None, **options):
+        """The ComputeRequest message of compute()'s arguments."""
+        pb = self._pb
+        request = pb.ComputeRequest(
+            loss=loss, input=to_tensor(input), target=to_tensor(target),
+            reduction=_enum_value(pb.Reduction, "REDUCTION_", reduction,
+                                  "reduction"),
+            input_kind=_enum_value(pb.InputKind, "INPUT_KIND_", input_kind,
+                                   "input_kind"))
+        if sample_weight is not None:
+            request.sample_weight.CopyFrom(to_tensor(sample_weight))
+        if class_axis is not None:
+            request.class_axis = class_axis
+        if grad_dtype is not None:
+            request.grad_dtype = dtype_value(grad_dtype)
+        if request_id:
+            request.request_id = request_id
+        if per_example is not None or grad is not None:
+            if per_example is None:
+                per_example = request.reduction == pb.REDUCTION_NONE
+            if grad is None:
+                grad = self._has_gradient(loss)
+            request.outputs.per_example = bool(per_example)
+            request.outputs.grad_input = bool(grad)
+        if options:
+            _set_options(request, loss, options)
+        return request
+
+    def compute(self, loss, input, target, *, timeout=None, **kwargs):
+        """Computes `loss` over a batch; returns a ComputeResult.
+
+        input:  model outputs, a floating array: [batch, classes], or any
+                shape with the class axis at `class_axis` (default: last).
+        target: class indices (integer array, input's shape less the class
+                axis) or a dense target (floating/uint8/bool, input's shape).
+        Keyword arguments:
+          sample_weight  per-example weights
+          reduction      "mean" (default), "sum", "none", "batch_mean"
+          input_kind     "logits" (default), "probabilities", "log_probabilities"
+          class_axis     axis of the classes in input (negative from the end)
+          per_example    return per-example losses (default: only for "none")
+          grad           return d loss / d input (default: when the loss has one)
+          grad_dtype     dtype of the gradient ("float32", "bfloat16", ...)
+          request_id     echoed back and logged by the server
+          timeout        this call's deadline in seconds
+          **options      the loss's own options, the fields of its options
+                         message: cross_entropy takes class_weight,
+                         ignore_index, label_smoothing; binary_cross_entropy
+                         takes pos_weight, weight. Arrays for per-class ones.
+        Raises LossdError (with .code and .message) when the server refuses.
+        """
+        request = self.make_request(loss, input, target, **kwargs)
+        return _result(self._call("Compute", request, timeout))
+
+    def compute_stream(self, calls, *, timeout=None):
+        """Runs many computations over one ComputeStream; yields results in
+        order. `calls` is an iterable of dicts of compute()'s arguments
+        (loss, input, target and keywords). The stream goes to one server.
+        """
+        # gRPC consumes the iterator on its own thread and would only cancel
+        # the call on a bad request: keep the error and raise it here.
+        errors = []
+
+        def requests():
+            for call in calls:
+                try:
+                    request = self.make_request(**call)
+                except Exception as error:  # Raised below, in the caller.
+                    errors.append(error)
+                    return
+                yield request
+
+        with self._next_lock:
+            index = next(self._next) % len(self._stubs)
+        responses = self._stubs[index].ComputeStream(
+            requests(), timeout=self.timeout if timeout is None else timeout,
+            metadata=self._metadata)
+        try:
+            for response in responses:
+                yield _result(response)
+        except grpc.RpcError as rpc_error:
+            raise LossdError(rpc_error.code(), rpc_error.details(),
+                             self.targets[index]) from None
+        if errors:
+            raise errors[0]
+
+    def list_losses(self, *, timeout=None):
+        """The server's loss registry: a list of lossd.v1.LossDescriptor."""
+        response = self._call("ListLosses", self._pb.ListLossesRequest(), timeout)
+        return list(response.losses)
+
+    def health(self, *, service="", timeout=None):
+        """grpc.health.v1 Check: "SERVING", "NOT_SERVING", ... of one server.
+
+        The two one-field messages are encoded by hand: Debian ships no
+        grpcio-health-checking, and this is all of the protocol we need.
+        """
+        request = (b"\x0a" + _varint(len(service.encode())) + service.encode()
+                   if service else b"")
+        check = self._channels[0].unary_unary(
+            "/grpc.health.v1.Health/Check",
+            request_serializer=lambda raw: raw,
+            response_deserializer=lambda raw: raw)
+        try:
+            raw = check(request, timeout=self.timeout if timeout is None
+                        else timeout, metadata=self._metadata)
+        except grpc.RpcError as rpc_error:
+            raise LossdError(rpc_error.code(), rpc_error.details(),
+                             self.targets[0]) from None
+        status = raw[1] if len(raw) >= 2 and raw[0] == 0x08 else 0
+        return {0: "UNKNOWN", 1: "SERVING", 2: "NOT_SERVING",
+                3: "SERVICE_UNKNOWN"}.get(status, "UNKNOWN")
+
+    def _has_gradient(self, loss):
+        if self._registry is None:
+            self._registry = {d.name: d for d in self.list_losses()}
+        descriptor = self._registry.get(loss)
+        return descriptor.has_gradient if descriptor is not None else True
+
+
+def _varint(value):
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def _set_options(request, loss, options):
+    """Sets the loss's options message (the `options` oneof member named
+    after the loss), field by field."""
+    oneof = request.DESCRIPTOR.oneofs_by_name["options"]
+    field = next((f for f in oneof.fields if f.name == loss), None)
+    if field is None:
+        raise ValueError(
+            f"loss {loss!r} takes no options in this contract (got "
+            f"{sorted(options)}); losses with options: "
+            f"{[f.name for f in oneof.fields]}")
+    message = getattr(request, field.name)
+    message.SetInParent()
+    fields = message.DESCRIPTOR.fields_by_name
+    for name, value in options.items():
+        if name not in fields:
+            raise ValueError(f"{loss} has no option {name!r}; its options: "
+                             f"{sorted(fields)}")
+        if value is None:
+            continue
+        if fields[name].message_type is not None:  # A per-class Tensor.
+            array = np.asarray(value)
+            if array.dtype.kind not in "f":
+                array = array.astype(np.float64)
+            getattr(message, name).CopyFrom(to_tensor(array))
+        else:
+            if np.ndim(value) == 0 and hasattr(value, "item"):
+                value = value.item()  # numpy or torch scalars.
+            setattr(message, name, value)
+
+
+def _result(response):
+    pb = _stubs.modules().service_pb2
+    statistics = response.statistics
+    return ComputeResult(
+        loss=response.loss,
+        per_example=(from_tensor(response.per_example)
+                     if response.HasField("per_example") else None),
+        grad_input=(from_tensor(response.grad_input)
+                    if response.HasField("grad_input") else None),
+        statistics=Statistics(loss_sum=statistics.loss_sum,
+                              denominator=statistics.denominator,
+                              valid_count=statistics.valid_count,
+                              weight_sum=statistics.weight_sum),
+        reduction=pb.Reduction.Name(response.reduction)[len("REDUCTION_"):].lower(),
+        request_id=response.request_id)
