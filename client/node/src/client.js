@@ -1,0 +1,280 @@
+'use strict';
+// LossClient: lossd's Compute and ListLosses for Node, on @grpc/grpc-js.
+
+const path = require('node:path');
+const grpc = require('@grpc/grpc-js');
+const protoLoader = require('@grpc/proto-loader');
+const {dtypeName, fromTensor, toTensor} = require('./tensors');
+
+const SERVICE = 'lossd.v1.LossService';
+
+/** The contract: $LOSSD_PROTO_DIR, else proto/ of the source checkout. */
+function defaultProtoDir() {
+  return process.env.LOSSD_PROTO_DIR ||
+         path.resolve(__dirname, '..', '..', '..', 'proto');
+}
+
+let loaded = null;
+function contract(protoDir) {
+  if (loaded && loaded.protoDir === protoDir) return loaded;
+  const definition = protoLoader.loadSync(['lossd/v1/loss_service.proto'], {
+    includeDirs: [protoDir],
+    keepCase: false, // camelCase fields: labelSmoothing, gradInput
+    longs: Number,
+    enums: String,
+    defaults: true,
+    oneofs: true,
+  });
+  const request = definition['lossd.v1.ComputeRequest'].type;
+  const optionsIndex = request.oneofDecl.findIndex((o) => o.name === 'options');
+  // Loss name (camelCase) -> the fields of its options message.
+  const optionFields = {};
+  for (const field of request.field) {
+    if (field.type === 'TYPE_MESSAGE' && field.oneofIndex === optionsIndex &&
+        field.typeName !== 'Tensor') {
+      const message = definition[`lossd.v1.${field.typeName}`].type;
+      optionFields[field.name] = new Map(message.field.map((f) => [f.name, f]));
+    }
+  }
+  const proto = grpc.loadPackageDefinition(definition);
+  loaded = {protoDir, Service: proto.lossd.v1.LossService, optionFields};
+  return loaded;
+}
+
+/** A failed call: `code` (grpc.status number), `codeName`, `details`. */
+class LossdError extends Error {
+  constructor(code, details, target) {
+    const codeName = Object.keys(grpc.status).find(
+        (name) => grpc.status[name] === code) || String(code);
+    super(`${codeName}: ${details}`);
+    this.name = 'LossdError';
+    this.code = code;
+    this.codeName = codeName;
+    this.details = details;
+    this.target = target;
+  }
+}
+
+const camelCase = (name) => name.replace(/_([a-z])/g, (_, c) => c.toUpperCase());
+
+function enumName(prefix, value, what) {
+  if (value === undefined || value === null) return `${prefix}UNSPECIFIED`;
+  const name = String(value).toUpperCase();
+  return name.startsWith(prefix) ? name : `${prefix}${name}`;
+}
+
+function serviceConfig(retries) {
+  const config = {loadBalancingConfig: [{round_robin: {}}]};
+  if (retries > 0) {
+    config.methodConfig = [{
+      name: [{service: SERVICE}],
+      retryPolicy: {
+        maxAttempts: Math.min(retries + 1, 5),
+        initialBackoff: '0.05s',
+        maxBackoff: '1s',
+        backoffMultiplier: 2,
+        retryableStatusCodes: ['UNAVAILABLE'],
+      },
+    }];
+  }
+  return JSON.stringify(config);
+}
+
+/** The servers in `target`: an array, "a:1,b:2", or one gRPC name. */
+function splitTargets(target) {
+  let targets;
+  if (Array.isArray(target)) {
+    targets = target.map(String);
+  } else if (/^(dns|ipv4|ipv6|unix|unix-abstract):/.test(target) ||
+             target.includes(':///')) {
+    targets = [target];
+  } else {
+    targets = target.split(',').map((t) => t.trim()).filter(Boolean);
+  }
+  if (targets.length === 0) throw new Error('no target given');
+  return targets;
+}
+
+/**
+ * A client of one or several lossd servers.
+ *
+ *   const client = new LossClient('localhost:50051', {timeout: 10});
+ *   const result = await client.compute('cross_entropy',
+ *       {data: logits, shape: [batch, classes]}, labels, {labelSmoothing: 0.1});
+ *
+ * options:
+ *   tls       false | true (system roots) | a CA bundle (Buffer) |
+ *             grpc.ChannelCredentials
+ *   token     sent as `authorization: Bearer <token>`
+ *   timeout   default deadline of a call, in seconds
+ *   retries   extra attempts on UNAVAILABLE per server (default 3)
+ *   metadata  {key: value} sent with every call
+ *   channelOptions  extra grpc-js channel options
+ * Several targets (array or "a:1,b:2"): calls rotate round-robin and one
+ * refused as UNAVAILABLE goes on to the next server.
+ */
+class LossClient {
+  constructor(target, options = {}) {
+    const {
+      tls = false, token, timeout, retries = 3, metadata = {},
+      channelOptions = {}, protoDir = defaultProtoDir(),
+    } = options;
+    const {Service, optionFields} = contract(protoDir);
+    this.optionFields = optionFields;
+    this.targets = splitTargets(target);
+    this.timeout = timeout;
+    let credentials;
+    if (tls === false || tls === undefined || tls === null) {
+      credentials = grpc.credentials.createInsecure();
+    } else if (tls === true) {
+      credentials = grpc.credentials.createSsl();
+    } else if (Buffer.isBuffer(tls)) {
+      credentials = grpc.credentials.createSsl(tls);
+    } else {
+      credentials = tls;
+    }
+    const channel = {
+      'grpc.service_config': serviceConfig(retries),
+      'grpc.enable_retries': retries > 0 ? 1 : 0,
+      'grpc.max_send_message_length': -1,
+      'grpc.max_receive_message_length': -1,
+      'grpc.primary_user_agent': 'lossd-node/0.1',
+      ...channelOptions,
+    };
+    this.stubs = this.targets.map((t) => new Service(t, credentials, channel));
+    this.metadata = new grpc.Metadata();
+    for (const [key, value] of Object.entries(metadata)) {
+      this.metadata.add(key, String(value));
+    }
+    if (token) this.metadata.add('authorization', `Bearer ${token}`);
+    this.next = 0;
+    this.registry = null;
+  }
+
+  close() {
+    for (const stub of this.stubs) stub.close();
+  }
+
+  /** Calls `method` on the next server; on UNAVAILABLE, on the others. */
+  async call(method, request, timeout) {
+    const first = this.next++ % this.stubs.length;
+    const seconds = timeout === undefined ? this.timeout : timeout;
+    let error;
+    for (let attempt = 0; attempt < this.stubs.length; ++attempt) {
+      const index = (first + attempt) % this.stubs.length;
+      const callOptions = seconds === undefined ? {} :
+          {deadline: new Date(Date.now() + seconds * 1000)};
+      try {
+        return await new Promise((resolve, reject) => {
+          this.stubs[index][method](
+              request, this.metadata.clone(), callOptions,
+              (err, response) => (err ? reject(err) : resolve(response)));
+        });
+      } catch (err) {
+        if (err.code === undefined) throw err;
+        error = new LossdError(err.code, err.details, this.targets[index]);
+        if (err.code !== grpc.status.UNAVAILABLE) break;
+      }
+    }
+    throw error;
+  }
+
+  /** The ComputeRequest message of compute()'s arguments. */
+  async makeRequest(loss, input, target, options = {}) {
+    const {
+      sampleWeight, reduction, inputKind, classAxis, perExample, grad,
+      gradDtype, requestId, timeout, ...lossOptions
+    } = options;
+    const request = {
+      loss,
+      input: toTensor(input, 'input'),
+      target: toTensor(target, 'target'),
+      reduction: enumName('REDUCTION_', reduction),
+      inputKind: enumName('INPUT_KIND_', inputKind),
+    };
+    if (sampleWeight !== undefined) {
+      request.sampleWeight = toTensor(sampleWeight, 'sampleWeight');
+    }
+    if (classAxis !== undefined) request.classAxis = classAxis;
+    if (gradDtype !== undefined) request.gradDtype = dtypeName(gradDtype);
+    if (requestId) request.requestId = requestId;
+    if (perExample !== undefined || grad !== undefined) {
+      request.outputs = {
+        perExample: perExample === undefined ?
+            request.reduction === 'REDUCTION_NONE' : Boolean(perExample),
+        gradInput: grad === undefined ? await this.hasGradient(loss, timeout) :
+                                        Boolean(grad),
+      };
+    }
+    const names = Object.keys(lossOptions);
+    if (names.length > 0) {
+      const field = camelCase(loss);
+      const fields = this.optionFields[field];
+      if (fields === undefined) {
+        throw new TypeError(`loss ${loss} takes no options (got ${names}); ` +
+                            `losses with options: ${
+                                Object.keys(this.optionFields)}`);
+      }
+      const message = {};
+      for (const [name, value] of Object.entries(lossOptions)) {
+        const key = camelCase(name);
+        const spec = fields.get(key);
+        if (spec === undefined) {
+          throw new TypeError(`${loss} has no option ${name}; its options: ${
+              [...fields.keys()]}`);
+        }
+        if (value === undefined || value === null) continue;
+        if (spec.type === 'TYPE_MESSAGE') { // A per-class Tensor.
+          const tensor = ArrayBuffer.isView(value) || Array.isArray(value) ?
+              {data: ArrayBuffer.isView(value) ? value : Float64Array.from(value)} :
+              value;
+          message[key] = toTensor(tensor, `${name}`);
+        } else {
+          message[key] = value;
+        }
+      }
+      request[field] = message;
+    }
+    return request;
+  }
+
+  /**
+   * Computes `loss` over a batch. input: {data, shape} (floating typed
+   * array, [batch, classes] or the class axis at classAxis); target: class
+   * indices (Int32Array / BigInt64Array) or a dense target of the input's
+   * shape. options: reduction ('mean', 'sum', 'none', 'batch_mean'),
+   * inputKind, classAxis, sampleWeight, perExample, grad, gradDtype,
+   * requestId, timeout, and the loss's own options (labelSmoothing,
+   * classWeight, ignoreIndex, posWeight, weight; snake_case works too).
+   * Resolves to {loss, perExample, gradInput, statistics, reduction,
+   * requestId}; arrays as {data, shape, dtype}. Rejects with LossdError.
+   */
+  async compute(loss, input, target, options = {}) {
+    const request = await this.makeRequest(loss, input, target, options);
+    const response = await this.call('Compute', request, options.timeout);
+    return {
+      loss: response.loss,
+      perExample: response.perExample ? fromTensor(response.perExample) : null,
+      gradInput: response.gradInput ? fromTensor(response.gradInput) : null,
+      statistics: response.statistics,
+      reduction: response.reduction.replace('REDUCTION_', '').toLowerCase(),
+      requestId: response.requestId,
+    };
+  }
+
+  /** The server's loss registry (LossDescriptor objects). */
+  async listLosses(options = {}) {
+    return (await this.call('ListLosses', {}, options.timeout)).losses;
+  }
+
+  async hasGradient(loss, timeout) {
+    if (this.registry === null) {
+      const losses = await this.listLosses({timeout});
+      this.registry = new Map(losses.map((l) => [l.name, l]));
+    }
+    const descriptor = this.registry.get(loss);
+    return descriptor === undefined ? true : descriptor.hasGradient;
+  }
+}
+
+module.exports = {LossClient, LossdError, splitTargets};
