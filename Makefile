@@ -24,8 +24,11 @@ build: configure
 serve: build
 	exec $(BUILD_DIR)/server/lossd --address=$(ADDRESS)
 
+# Every stage: unit, integration, oracle, client and container tests
+# (CTest), then a bounded fuzzing run.
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure --timeout 1200 -j $(JOBS)
+	$(MAKE) fuzz
 
 format:
 	git ls-files '*.cc' '*.h' | xargs clang-format -i
