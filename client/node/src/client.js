@@ -7,6 +7,11 @@ const protoLoader = require('@grpc/proto-loader');
 const {dtypeName, fromTensor, toTensor} = require('./tensors');
 
 const SERVICE = 'lossd.v1.LossService';
+// A server that answered UNAVAILABLE is passed over for this long (doubling
+// while it keeps failing), so that one dead server among several does not
+// cost every call that lands on it the retry back-off.
+const DOWN_MS = 500;
+const MAX_DOWN_MS = 30000;
 
 /** The contract: $LOSSD_PROTO_DIR, else proto/ of the source checkout. */
 function defaultProtoDir() {
@@ -111,7 +116,9 @@ function splitTargets(target) {
  *   metadata  {key: value} sent with every call
  *   channelOptions  extra grpc-js channel options
  * Several targets (array or "a:1,b:2"): calls rotate round-robin and one
- * refused as UNAVAILABLE goes on to the next server.
+ * refused as UNAVAILABLE goes on to the next server, which is then passed
+ * over for a while (0.5 s, doubling while it stays down). A gRPC name
+ * ("dns:///svc:50051", "ipv4:a:1,b:2") is balanced by grpc-js round_robin.
  */
 class LossClient {
   constructor(target, options = {}) {
@@ -148,6 +155,8 @@ class LossClient {
     }
     if (token) this.metadata.add('authorization', `Bearer ${token}`);
     this.next = 0;
+    this.downUntil = this.targets.map(() => 0);
+    this.failures = this.targets.map(() => 0);
     this.registry = null;
   }
 
@@ -155,26 +164,44 @@ class LossClient {
     for (const stub of this.stubs) stub.close();
   }
 
+  /** Server indices for the next call: round-robin, up servers first. */
+  order() {
+    const count = this.stubs.length;
+    const first = this.next++ % count;
+    const now = Date.now();
+    const order = Array.from({length: count}, (_, k) => (first + k) % count);
+    return order.filter((i) => this.downUntil[i] <= now)
+        .concat(order.filter((i) => this.downUntil[i] > now));
+  }
+
   /** Calls `method` on the next server; on UNAVAILABLE, on the others. */
   async call(method, request, timeout) {
-    const first = this.next++ % this.stubs.length;
     const seconds = timeout === undefined ? this.timeout : timeout;
     let error;
-    for (let attempt = 0; attempt < this.stubs.length; ++attempt) {
-      const index = (first + attempt) % this.stubs.length;
+    for (const index of this.order()) {
       const callOptions = seconds === undefined ? {} :
           {deadline: new Date(Date.now() + seconds * 1000)};
+      let response;
       try {
-        return await new Promise((resolve, reject) => {
+        response = await new Promise((resolve, reject) => {
           this.stubs[index][method](
               request, this.metadata.clone(), callOptions,
-              (err, response) => (err ? reject(err) : resolve(response)));
+              (err, answer) => (err ? reject(err) : resolve(answer)));
         });
       } catch (err) {
         if (err.code === undefined) throw err;
         error = new LossdError(err.code, err.details, this.targets[index]);
         if (err.code !== grpc.status.UNAVAILABLE) break;
+        if (this.stubs.length > 1) {
+          this.failures[index] += 1;
+          this.downUntil[index] = Date.now() + Math.min(
+              MAX_DOWN_MS, DOWN_MS * 2 ** (this.failures[index] - 1));
+        }
+        continue;
       }
+      this.failures[index] = 0;
+      this.downUntil[index] = 0;
+      return response;
     }
     throw error;
   }

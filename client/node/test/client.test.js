@@ -144,6 +144,8 @@ test('several servers: round-robin and fail-over', async (t) => {
   for (let i = 0; i < 4; ++i) await mse(`rr-${i}`);
   await servers[0].stop();
   for (let i = 0; i < 3; ++i) assert.equal((await mse(`left-${i}`)).loss, 1);
+  // The dead server is now tried last, so calls do not wait on it.
+  assert.deepEqual([0, 1, 2].map(() => client.order().at(-1)), [0, 0, 0]);
   await servers[1].stop();
   await assert.rejects(mse('none'),
                        (error) => error.code === grpc.status.UNAVAILABLE);

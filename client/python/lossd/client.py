@@ -3,6 +3,7 @@
 import itertools
 import json
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -18,6 +19,11 @@ _USER_AGENT = "lossd-python/0.1"
 # Requests up to the server's default --max_request_bytes and beyond; the
 # server enforces its own limit and says so with RESOURCE_EXHAUSTED.
 _DEFAULT_MAX_MESSAGE_BYTES = 1 << 30
+# A server that answered UNAVAILABLE is passed over for this long (doubling
+# while it keeps failing, up to the maximum), so that one dead server among
+# several does not cost every call that lands on it gRPC's retry back-off.
+_DOWN_SECONDS = 0.5
+_MAX_DOWN_SECONDS = 30.0
 
 
 class LossdError(Exception):
@@ -144,8 +150,10 @@ class LossClient:
     target:   "host:port"; several as a list or "a:1,b:2" (calls rotate
               round-robin over them, and a call refused as UNAVAILABLE by
               one goes to the next); or a gRPC name such as
-              "dns:///lossd-headless:50051", balanced round-robin over the
-              addresses it resolves to.
+              "dns:///lossd-headless:50051" or "ipv4:10.0.0.1:50051,10.0.0.2:50051",
+              balanced by gRPC itself (round_robin) over its addresses.
+              A server of a list that answered UNAVAILABLE is passed over
+              for a while (0.5 s, doubling while it stays down).
     tls:      False (plaintext), True (system roots), a CA bundle path, or
               grpc.ChannelCredentials (e.g. with a client certificate).
     token:    sent as `authorization: Bearer <token>` on every call.
@@ -185,6 +193,8 @@ class LossClient:
             self._metadata += (("authorization", f"Bearer {token}"),)
         self._next = itertools.count()
         self._next_lock = threading.Lock()
+        self._down_until = [0.0] * len(self.targets)
+        self._failures = [0] * len(self.targets)
         self._registry = None
 
     # -- lifecycle -----------------------------------------------------------
@@ -201,16 +211,35 @@ class LossClient:
 
     # -- calls ---------------------------------------------------------------
 
+    def _order(self):
+        """Server indices for the next call: round-robin, servers that are
+        up first, those recently UNAVAILABLE last."""
+        count = len(self._stubs)
+        with self._next_lock:
+            first = next(self._next) % count
+            now = time.monotonic()
+            order = [(first + k) % count for k in range(count)]
+            return ([i for i in order if self._down_until[i] <= now] +
+                    [i for i in order if self._down_until[i] > now])
+
+    def _mark(self, index, available):
+        with self._next_lock:
+            if available:
+                self._failures[index] = 0
+                self._down_until[index] = 0.0
+            else:
+                self._failures[index] += 1
+                self._down_until[index] = time.monotonic() + min(
+                    _MAX_DOWN_SECONDS,
+                    _DOWN_SECONDS * 2 ** (self._failures[index] - 1))
+
     def _call(self, method, request, timeout, metadata=()):
         """Calls `method` on the next server; on UNAVAILABLE, on the others."""
-        with self._next_lock:
-            first = next(self._next) % len(self._stubs)
         timeout = self.timeout if timeout is None else timeout
         error = None
-        for attempt in range(len(self._stubs)):
-            index = (first + attempt) % len(self._stubs)
+        for index in self._order():
             try:
-                return getattr(self._stubs[index], method)(
+                response = getattr(self._stubs[index], method)(
                     request, timeout=timeout,
                     metadata=self._metadata + tuple(metadata))
             except grpc.RpcError as rpc_error:
@@ -218,6 +247,12 @@ class LossClient:
                                    self.targets[index])
                 if rpc_error.code() != grpc.StatusCode.UNAVAILABLE:
                     break
+                if len(self._stubs) > 1:
+                    self._mark(index, available=False)
+                continue
+            if self._failures[index]:
+                self._mark(index, available=True)
+            return response
         raise error
 
     def make_request(self, loss, input, target, *, sample_weight=None,
@@ -295,8 +330,7 @@ class LossClient:
                     return
                 yield request
 
-        with self._next_lock:
-            index = next(self._next) % len(self._stubs)
+        index = self._order()[0]
         responses = self._stubs[index].ComputeStream(
             requests(), timeout=self.timeout if timeout is None else timeout,
             metadata=self._metadata)

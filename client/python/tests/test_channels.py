@@ -63,6 +63,8 @@ class ChannelTest(unittest.TestCase):
             self.servers[0].stop()
             for i in range(4):
                 self.assertEqual(self.compute(client, f"after-{i}").loss, 1.0)
+            # The dead server is now tried last, so calls do not wait on it.
+            self.assertEqual([client._order()[-1] for _ in range(4)], [0] * 4)
             self.servers[1].stop()
             with self.assertRaises(LossdError) as caught:
                 self.compute(client, "none-left")
