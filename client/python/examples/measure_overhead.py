@@ -11,7 +11,10 @@ float32 logits, 4 MiB gradient back), sequential calls, one at a time:
   raw stub    the generated stub with a request message built once;
   LossClient  compute(): NumPy in (tobytes), message, call, NumPy out
               (frombuffer) for loss, gradient and statistics.
-Prints median and 90th percentile per call in microseconds.
+Prints the median and 90th percentile latency per call and the CPU time the
+client process spent per call (all its threads, gRPC's included), in
+microseconds. On a shared machine the latencies move with the load; the CPU
+time is the steadier measure of what the client itself costs.
 """
 
 import argparse
@@ -31,12 +34,15 @@ def measure(call, count, warmup):
     for _ in range(warmup):
         call()
     times = []
+    cpu_started = time.process_time_ns()
     for _ in range(count):
         started = time.perf_counter_ns()
         call()
         times.append(time.perf_counter_ns() - started)
+    cpu = (time.process_time_ns() - cpu_started) / count / 1e3
     times.sort()
-    return statistics.median(times) / 1e3, times[int(0.9 * len(times))] / 1e3
+    return (statistics.median(times) / 1e3, times[int(0.9 * len(times))] / 1e3,
+            cpu)
 
 
 def main(argv=None):
@@ -64,7 +70,8 @@ def main(argv=None):
             "/lossd.v1.LossService/Compute",
             request_serializer=lambda raw: raw,
             response_deserializer=lambda raw: raw)
-        print(f"{'payload':<17}{'path':<12}{'median us':>11}{'p90 us':>10}")
+        print(f"{'payload':<17}{'path':<12}{'median us':>11}{'p90 us':>10}"
+              f"{'client CPU us':>15}")
         for name, (logits, labels, count) in payloads.items():
             request = client.make_request("cross_entropy", logits, labels)
             serialized = request.SerializeToString()
@@ -76,8 +83,9 @@ def main(argv=None):
                     "cross_entropy", logits, labels)),
             ]
             for path, call in rows:
-                median, p90 = measure(call, count, warmup)
-                print(f"{name:<17}{path:<12}{median:>11.0f}{p90:>10.0f}")
+                median, p90, cpu = measure(call, count, warmup)
+                print(f"{name:<17}{path:<12}{median:>11.0f}{p90:>10.0f}"
+                      f"{cpu:>15.0f}")
         client.close()
     finally:
         if server:

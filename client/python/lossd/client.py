@@ -262,13 +262,16 @@ class LossClient:
         """The ComputeRequest message of compute()'s arguments."""
         pb = self._pb
         request = pb.ComputeRequest(
-            loss=loss, input=to_tensor(input), target=to_tensor(target),
+            loss=loss,
             reduction=_enum_value(pb.Reduction, "REDUCTION_", reduction,
                                   "reduction"),
             input_kind=_enum_value(pb.InputKind, "INPUT_KIND_", input_kind,
                                    "input_kind"))
+        # Written in place: a Tensor passed to the constructor is copied.
+        to_tensor(input, out=request.input)
+        to_tensor(target, out=request.target)
         if sample_weight is not None:
-            request.sample_weight.CopyFrom(to_tensor(sample_weight))
+            to_tensor(sample_weight, out=request.sample_weight)
         if class_axis is not None:
             request.class_axis = class_axis
         if grad_dtype is not None:
@@ -410,7 +413,7 @@ def _set_options(request, loss, options):
             array = np.asarray(value)
             if array.dtype.kind not in "f":
                 array = array.astype(np.float64)
-            getattr(message, name).CopyFrom(to_tensor(array))
+            to_tensor(array, out=getattr(message, name))
         else:
             if np.ndim(value) == 0 and hasattr(value, "item"):
                 value = value.item()  # numpy or torch scalars.

@@ -58,14 +58,19 @@ def dtype_value(dtype):
     return pb.DType.Value(name)
 
 
-def to_tensor(value, *, dtype=None):
+def to_tensor(value, *, dtype=None, out=None):
     """A Tensor holding `value` (array-like) as raw little-endian bytes.
 
     `dtype` forces the element type (e.g. float32 for Python floats, which
-    numpy would make float64). A Tensor message is returned as is.
+    numpy would make float64). A Tensor message is returned as is. With
+    `out` (a Tensor field of a request) the data is written there, which
+    spares the copy that assigning a finished Tensor to a field makes.
     """
     pb = _stubs.modules().tensor_pb2
     if isinstance(value, pb.Tensor):
+        if out is not None:
+            out.CopyFrom(value)
+            return out
         return value
     array = np.asarray(value, dtype=None if dtype is None else np.dtype(dtype))
     name = _NAME_BY_KIND.get((array.dtype.kind, array.dtype.itemsize))
@@ -76,8 +81,13 @@ def to_tensor(value, *, dtype=None):
     wire = _NUMPY_BY_NAME[name]
     if array.dtype != wire:  # Big-endian input: swap once, in numpy.
         array = array.astype(wire)
-    return pb.Tensor(dtype=pb.DType.Value(name), shape=array.shape,
-                     raw=np.ascontiguousarray(array).tobytes())
+    tensor = pb.Tensor() if out is None else out
+    tensor.Clear()
+    tensor.dtype = pb.DType.Value(name)
+    tensor.shape.extend(array.shape)
+    # tobytes() is the one copy: protobuf takes only `bytes`.
+    tensor.raw = np.ascontiguousarray(array).tobytes()
+    return tensor
 
 
 def bfloat16_tensor(bits, shape):
