@@ -84,11 +84,14 @@ def health_check(channel, service):
         return error.code().name
 
 
-def scrape(port):
+def scrape_text(port):
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
-        text = reply.read().decode()
+        return reply.read().decode()
+
+
+def scrape(port):
     samples = {}
-    for line in text.splitlines():
+    for line in scrape_text(port).splitlines():
         if not line or line.startswith("#"):
             continue
         match = re.match(r"^(\w+)(\{.*\})? (\S+)$", line)
