@@ -202,6 +202,14 @@ class ComputeTest(support.ServerTestCase):
             self.client.health(service="no.such.Service")
         self.assertEqual(caught.exception.code, grpc.StatusCode.NOT_FOUND)
 
+    def test_tls_to_a_plaintext_server_fails_as_unavailable(self):
+        # The server has no TLS yet: the handshake must fail, not hang.
+        with support.LossClient(self.server.target, tls=True, retries=0,
+                                timeout=10) as client:
+            with self.assertRaises(LossdError) as caught:
+                client.compute("mse", np.zeros(2), np.ones(2))
+        self.assertEqual(caught.exception.code, grpc.StatusCode.UNAVAILABLE)
+
     def test_token_and_metadata_are_sent(self):
         # The server does not check tokens yet; the call must still succeed
         # with the header present.
