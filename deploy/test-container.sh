@@ -1,0 +1,270 @@
+#!/usr/bin/env bash
+# Builds the lossd image and runs it for real under Debian's Docker engine.
+#
+#   deploy/test-container.sh [--lossctl PATH]     (as root; CTest: container_image)
+#
+# 1. installs docker.io, docker-compose, debootstrap (deploy/container-apt-packages.txt)
+# 2. starts its own dockerd (data root, exec root and socket in a temp dir)
+# 3. makes debian:bookworm-slim with debootstrap + docker import if absent
+#    (the root filesystem tarball is cached in $LOSSD_CONTAINER_CACHE)
+# 4. builds the image, runs it read-only with all capabilities dropped on
+#    published 127.0.0.1 ports, waits for `healthy`, sends Compute requests
+#    with lossctl (the image's, and the host's if --lossctl is given) and
+#    checks the answers, scrapes /metrics, checks the user is not root
+# 5. SIGTERM: checks exit code 0 and the time it took
+# 6. validates deploy/compose.yaml, brings it up (server + lossctl bench job)
+#    and down
+# Prints image size, build time, start-to-serving, start-to-healthy and stop
+# time. Everything it started is stopped by PID or by name in an EXIT trap.
+# Works without a TTY (CI=true). Exit 0 only when every check passed.
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(dirname "$here")"
+host_lossctl=""
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --lossctl) host_lossctl="$2"; shift 2 ;;
+    --lossctl=*) host_lossctl="${1#*=}"; shift ;;
+    *) echo "usage: $0 [--lossctl PATH]" >&2; exit 2 ;;
+  esac
+done
+
+# The build context: the repository, or LOSSD_CONTAINER_CONTEXT (e.g. a
+# `git archive` of one commit when the work tree is busy).
+context="${LOSSD_CONTAINER_CONTEXT:-$root}"
+image="lossd:container-test"
+base_image="debian:bookworm-slim"
+cache_dir="${LOSSD_CONTAINER_CACHE:-/var/cache/lossd-container}"
+work="$(mktemp -d "${TMPDIR:-/tmp}/lossd-container.XXXXXX")"
+docker_bin=/usr/bin/docker  # Debian's client, the same version as its engine.
+export DOCKER_HOST="unix://$work/docker.sock"
+export DOCKER_BUILDKIT=0  # The legacy builder: no frontend image to pull.
+container="lossd-test-$$"
+compose_project="lossdtest$$"
+dockerd_pid=""
+made_bridge=0
+passes=0
+failures=0
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+pass() { passes=$((passes + 1)); log "ok   $*"; }
+fail() { failures=$((failures + 1)); log "FAIL $*"; }
+check() {  # check DESCRIPTION COMMAND...
+  local what="$1"; shift
+  if "$@"; then pass "$what"; else fail "$what"; fi
+}
+quietly() { "$@" > /dev/null 2>&1; }
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
+docker() { "$docker_bin" "$@"; }
+# Bounded stages: `stage SECONDS COMMAND...` fails the stage when it runs over
+# its own limit or the script's budget (LOSSD_CONTAINER_BUDGET, default 820 s,
+# inside CTest's 900 s so that the cleanup trap always gets to run).
+budget="${LOSSD_CONTAINER_BUDGET:-820}"
+stage() {
+  local limit="$1"; shift
+  local left=$((budget - SECONDS))
+  [[ $left -lt $limit ]] && limit=$left
+  if [[ $limit -le 0 ]]; then echo "out of time budget ($budget s)" >&2; return 124; fi
+  timeout --kill-after=10 "$limit" "$@"
+}
+
+cleanup() {
+  local code=$?
+  set +e
+  trap - EXIT INT TERM
+  if [[ -n "$dockerd_pid" ]] && kill -0 "$dockerd_pid" 2>/dev/null; then
+    timeout 60 docker-compose -p "$compose_project" -f "$here/compose.yaml" \
+      down --volumes --remove-orphans >/dev/null 2>&1
+    timeout 30 docker rm -f "$container" >/dev/null 2>&1
+    kill "$dockerd_pid"  # dockerd stops its own containerd.
+    for _ in $(seq 1 100); do
+      kill -0 "$dockerd_pid" 2>/dev/null || break
+      sleep 0.2
+    done
+    kill -0 "$dockerd_pid" 2>/dev/null && kill -9 "$dockerd_pid"
+  fi
+  # Mounts dockerd left behind (it unmounts on a clean stop), then the files.
+  findmnt -rn -o TARGET | grep -F "$work/" | sort -r | xargs -r umount -l 2>/dev/null
+  [[ "$made_bridge" -eq 1 ]] && ip link delete docker0 2>/dev/null
+  rm -rf "$work"
+  log "cleaned up (exit $code)"
+  exit "$code"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+if [[ "$(id -u)" -ne 0 ]]; then
+  echo "test-container.sh runs Debian's dockerd and debootstrap: run it as root" >&2
+  exit 1
+fi
+
+# 1. Packages.
+mapfile -t wanted < <(sed -e 's/#.*//' -e '/^\s*$/d' "$here/container-apt-packages.txt")
+missing=()
+for package in "${wanted[@]}"; do
+  [[ "$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null)" == "install ok installed" ]] \
+    || missing+=("$package")
+done
+if [[ ${#missing[@]} -gt 0 ]]; then
+  log "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  stage 300 apt-get update -qq
+  stage 300 apt-get install -y -qq --no-install-recommends "${missing[@]}" > "$work/apt.log" 2>&1 \
+    || { tail -20 "$work/apt.log"; exit 1; }
+fi
+
+# 2. Our own dockerd.
+ip link show docker0 >/dev/null 2>&1 || made_bridge=1
+setsid dockerd --data-root "$work/data" --exec-root "$work/exec" \
+  --pidfile "$work/dockerd.pid" --host "$DOCKER_HOST" \
+  > "$work/dockerd.log" 2>&1 < /dev/null &
+dockerd_pid=$!
+deadline=$((SECONDS + 30))
+until docker info >/dev/null 2>&1; do
+  if ! kill -0 "$dockerd_pid" 2>/dev/null || [[ $SECONDS -ge $deadline ]]; then
+    tail -30 "$work/dockerd.log"; echo "dockerd did not start" >&2; exit 1
+  fi
+  sleep 0.2
+done
+log "dockerd $(docker version -f '{{.Server.Version}}') up (pid $dockerd_pid, storage $(docker info -f '{{.Driver}}'))"
+
+# 3. The base image, made locally: there is no registry to pull from.
+if ! docker image inspect "$base_image" >/dev/null 2>&1; then
+  tarball="$cache_dir/bookworm-minbase.tar"
+  if [[ ! -s "$tarball" ]]; then
+    mirror="$(grep -rhoE 'https?://[^ ]+/debian/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null \
+      | grep -v security | head -1 | tr -d ' ' || true)"
+    mirror="${mirror:-http://deb.debian.org/debian}"
+    log "debootstrap bookworm from $mirror"
+    started="$(now)"
+    stage 400 debootstrap --variant=minbase bookworm "$work/rootfs" "$mirror" > "$work/debootstrap.log" 2>&1 \
+      || { tail -20 "$work/debootstrap.log"; exit 1; }
+    rm -rf "$work/rootfs/var/cache/apt/archives/"*.deb "$work/rootfs/var/lib/apt/lists/"*
+    mkdir -p "$cache_dir"
+    tar -C "$work/rootfs" -cf "$tarball.partial" . && mv "$tarball.partial" "$tarball"
+    rm -rf "$work/rootfs"
+    log "debootstrap took $(since "$started") s"
+  fi
+  stage 120 docker import \
+    -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    -c 'CMD ["/bin/bash"]' "$tarball" "$base_image" >/dev/null
+  log "made $base_image from $tarball"
+fi
+
+# 4. Build.
+log "building $image"
+started="$(now)"
+if ! stage 600 docker build --network host -t "$image" "$context" > "$work/build.log" 2>&1; then
+  tail -40 "$work/build.log"; echo "docker build failed" >&2; exit 1
+fi
+build_seconds="$(since "$started")"
+image_bytes="$(docker image inspect -f '{{.Size}}' "$image")"
+image_mb="$(awk -v b="$image_bytes" 'BEGIN { printf "%.1f", b / 1e6 }')"
+log "built in $build_seconds s; image $image_mb MB; $(grep -m1 'Sending build context' "$work/build.log" || true)"
+pass "image builds"
+check "image runs as a numeric non-root user" \
+  test "$(docker image inspect -f '{{.Config.User}}' "$image")" = "10001:10001"
+check "image has a HEALTHCHECK" \
+  test -n "$(docker image inspect -f '{{if .Config.Healthcheck}}{{.Config.Healthcheck.Test}}{{end}}' "$image")"
+
+# 5. Run: read-only, no capabilities, loopback-published ports.
+started="$(now)"
+docker run -d --name "$container" --read-only --cap-drop ALL \
+  --security-opt no-new-privileges --memory 1g --health-interval 1s \
+  -p 127.0.0.1::50051 -p 127.0.0.1::9090 "$image" >/dev/null
+grpc_port="$(docker port "$container" 50051/tcp | head -1 | sed 's/.*://')"
+metrics_port="$(docker port "$container" 9090/tcp | head -1 | sed 's/.*://')"
+serving_seconds=""
+deadline=$((SECONDS + 60))
+while :; do
+  if [[ -z "$serving_seconds" && -n "$host_lossctl" ]] &&
+     "$host_lossctl" health --target="127.0.0.1:$grpc_port" --timeout=1s >/dev/null 2>&1; then
+    serving_seconds="$(since "$started")"
+  fi
+  health="$(docker inspect -f '{{.State.Health.Status}}' "$container" 2>/dev/null || echo gone)"
+  [[ "$health" == healthy || "$health" == unhealthy || "$health" == gone ]] && break
+  if [[ $SECONDS -ge $deadline ]]; then health="timeout"; break; fi
+  sleep 0.1
+done
+healthy_seconds="$(since "$started")"
+if [[ "$health" != healthy ]]; then
+  docker logs "$container" 2>&1 | tail -20
+  docker inspect -f '{{json .State.Health}}' "$container" 2>/dev/null | head -c 2000; echo
+  echo "container did not become healthy: $health" >&2
+  exit 1
+fi
+pass "container is healthy after $healthy_seconds s (--health-interval 1s)"
+
+# Compute with the image's lossctl, then the host's through the published port.
+# cross_entropy of logits [[2, 0.5, -1], [0.1, 0.2, 0.3]], labels [0, 2]:
+# mean(logsumexp(row) - row[label]) = 0.621627072443201 (float32 input here).
+expected=0.621627072443201
+compute_args=(compute --loss=cross_entropy --input='[[2.0,0.5,-1.0],[0.1,0.2,0.3]]' --labels='[0,2]' --format=json)
+loss_close() {  # loss_close JSON: the "loss" field is within 1e-6 of expected
+  local loss
+  loss="$(sed -n 's/^ *"loss": *\([-0-9.eE+]*\),*$/\1/p' <<< "$1" | head -1)"
+  [[ -n "$loss" ]] && awk -v a="$loss" -v b="$expected" 'BEGIN { d = a - b; exit !(d < 1e-6 && d > -1e-6) }'
+}
+for i in 1 2 3; do
+  answer="$(stage 30 docker exec "$container" lossctl "${compute_args[@]}" --target=localhost:50051 --request_id="in-image-$i" 2>&1 || true)"
+  check "Compute $i from the image's lossctl answers $expected" loss_close "$answer"
+done
+if [[ -n "$host_lossctl" ]]; then
+  answer="$(stage 30 "$host_lossctl" "${compute_args[@]}" --target="127.0.0.1:$grpc_port" 2>&1 || true)"
+  check "Compute from the host's lossctl through 127.0.0.1:$grpc_port answers $expected" loss_close "$answer"
+  answer="$(stage 30 "$host_lossctl" compute --loss=cross_entropy --input='[[1.0,2.0]]' --labels='[5]' --target="127.0.0.1:$grpc_port" 2>&1 || true)"
+  check "a bad label is refused with INVALID_ARGUMENT" grep -q INVALID_ARGUMENT <<< "$answer"
+  check "readiness is SERVING" \
+    quietly "$host_lossctl" health --target="127.0.0.1:$grpc_port" --service=readiness --timeout=2s
+  check "liveness is SERVING" \
+    quietly "$host_lossctl" health --target="127.0.0.1:$grpc_port" --service=liveness --timeout=2s
+fi
+metrics="$(curl -fsS --max-time 5 "http://127.0.0.1:$metrics_port/metrics" || true)"
+check "/metrics counts the 3 in-image Compute calls as OK" \
+  grep -qE '^grpc_server_handled_total\{.*grpc_code="OK".*grpc_method="Compute".*\} [3-9]' <<< "$metrics"
+check "/metrics counts requests for cross_entropy" \
+  grep -qE '^lossd_loss_requests_total\{loss="cross_entropy"\} [1-9]' <<< "$metrics"
+check "the server runs as uid 10001, not root" \
+  test "$(docker exec "$container" id -u)" = 10001
+check "the root filesystem is read-only" \
+  bash -c "! $docker_bin exec $container touch /tmp/x 2>/dev/null"
+check "the log has one line per request with its request id" \
+  grep -q 'request_id=in-image-2' <(docker logs "$container" 2>&1)
+
+# 6. SIGTERM: drain and exit 0, quickly.
+started="$(now)"
+docker kill --signal SIGTERM "$container" >/dev/null
+exit_code="$(stage 30 docker wait "$container")"
+stop_seconds="$(since "$started")"
+check "SIGTERM: exit code $exit_code is 0" test "$exit_code" = 0
+check "SIGTERM: stopped in $stop_seconds s (< 5 s)" awk -v s="$stop_seconds" 'BEGIN { exit !(s < 5) }'
+check "the log says draining then stopped" \
+  bash -c "$docker_bin logs $container 2>&1 | grep -q draining && $docker_bin logs $container 2>&1 | grep -q stopped"
+docker rm "$container" >/dev/null
+
+# 7. Compose: validate offline, then the server and the bench job for real.
+export LOSSD_IMAGE="$image" LOSSD_PUBLISH_GRPC="127.0.0.1:" LOSSD_PUBLISH_METRICS="127.0.0.1:"
+check "docker-compose config validates deploy/compose.yaml" \
+  docker-compose -p "$compose_project" -f "$here/compose.yaml" config -q
+started="$(now)"
+if stage 240 docker-compose -p "$compose_project" -f "$here/compose.yaml" up --no-build \
+     --abort-on-container-exit --exit-code-from bench > "$work/compose.log" 2>&1; then
+  pass "compose: the bench job ran against the server and exited 0 ($(since "$started") s)"
+else
+  tail -30 "$work/compose.log"
+  fail "compose up (bench job) failed"
+fi
+check "compose: the bench job printed results" grep -qiE 'throughput|requests|p50|latency' "$work/compose.log"
+check "compose down" stage 60 docker-compose -p "$compose_project" -f "$here/compose.yaml" down --volumes --remove-orphans
+
+echo
+echo "container measurements (Debian dockerd $(docker version -f '{{.Server.Version}}'), 2 cores):"
+echo "  image size          $image_mb MB ($image_bytes bytes)"
+echo "  build time          $build_seconds s (cold: empty data root, base image present)"
+echo "  start to serving    ${serving_seconds:-n/a} s (host lossctl health answered)"
+echo "  start to healthy    $healthy_seconds s (docker health status, --health-interval 1s)"
+echo "  stop (SIGTERM)      $stop_seconds s to exit code $exit_code"
+echo "$passes passed, $failures failed"
+[[ "$failures" -eq 0 ]]
