@@ -43,13 +43,12 @@ grpc::Status LossServiceImpl::ComputeOne(grpc::ServerContext* context,
                                          v1::ComputeResponse* response) {
   const auto start = std::chrono::steady_clock::now();
   const std::string request_id = RequestId(*context, request);
-  grpc::Status status;
-  if (context->IsCancelled()) {
+  grpc::Status status = authenticator_.Check(*context);
+  if (status.ok() && context->IsCancelled()) {
     status = grpc::Status(grpc::StatusCode::CANCELLED,
                           "cancelled before it was computed");
-  } else {
-    status = ToGrpcStatus(ComputeFromProto(request, response));
   }
+  if (status.ok()) status = ToGrpcStatus(ComputeFromProto(request, response));
   response->set_request_id(request_id);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
@@ -92,6 +91,9 @@ grpc::Status LossServiceImpl::ComputeStream(
 grpc::Status LossServiceImpl::ListLosses(grpc::ServerContext* context,
                                          const v1::ListLossesRequest* request,
                                          v1::ListLossesResponse* response) {
+  if (grpc::Status status = authenticator_.Check(*context); !status.ok()) {
+    return status;
+  }
   DescribeLosses(response);
   return grpc::Status::OK;
 }

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "auth.h"
 #include "grpcpp/grpcpp.h"
 #include "lossd/v1/loss_service.grpc.pb.h"
 
@@ -18,6 +19,10 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 // Thread-safe; holds no per-request state.
 class LossServiceImpl final : public v1::LossService::Service {
  public:
+  // Every call must pass `authenticator` (by default, one admitting all).
+  explicit LossServiceImpl(TokenAuthenticator authenticator = {})
+      : authenticator_(std::move(authenticator)) {}
+
   grpc::Status Compute(grpc::ServerContext* context,
                        const v1::ComputeRequest* request,
                        v1::ComputeResponse* response) override;
@@ -35,6 +40,8 @@ class LossServiceImpl final : public v1::LossService::Service {
                           absl::string_view method,
                           const v1::ComputeRequest& request,
                           v1::ComputeResponse* response);
+
+  const TokenAuthenticator authenticator_;
 };
 
 }  // namespace lossd::server

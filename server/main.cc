@@ -43,6 +43,16 @@ ABSL_FLAG(double, grace_period_seconds, 10,
 ABSL_FLAG(std::string, log_level, "info",
           "Log level: debug, info, warn, error or off.");
 ABSL_FLAG(std::string, log_format, "text", "Log format: text or json.");
+ABSL_FLAG(std::string, tls_cert_file, "",
+          "PEM certificate chain; with --tls_key_file, serve TLS only.");
+ABSL_FLAG(std::string, tls_key_file, "", "PEM private key for TLS.");
+ABSL_FLAG(std::string, tls_client_ca_file, "",
+          "PEM CA bundle; if set, clients must present a certificate it "
+          "signed (mutual TLS).");
+ABSL_FLAG(std::string, auth_token_file, "",
+          "File of accepted bearer tokens, one per line; if set, LossService "
+          "calls need `authorization: Bearer <token>` metadata (health and "
+          "reflection stay open).");
 ABSL_FLAG(std::string, metrics_address, "0.0.0.0:9090",
           "Address (host:port) serving Prometheus metrics at /metrics; empty "
           "disables them. If it cannot listen, lossd warns and serves on.");
@@ -83,7 +93,26 @@ int Run() {
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  lossd::server::LossServiceImpl service;
+  lossd::server::TokenAuthenticator authenticator;
+  if (const std::string path = absl::GetFlag(FLAGS_auth_token_file);
+      !path.empty()) {
+    absl::StatusOr<lossd::server::TokenAuthenticator> loaded =
+        lossd::server::TokenAuthenticator::FromFile(path);
+    if (!loaded.ok()) {
+      spdlog::error("--auth_token_file: {}", loaded.status().ToString());
+      return 2;
+    }
+    authenticator = *std::move(loaded);
+  }
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      lossd::server::MakeServerCredentials(
+          absl::GetFlag(FLAGS_tls_cert_file), absl::GetFlag(FLAGS_tls_key_file),
+          absl::GetFlag(FLAGS_tls_client_ca_file));
+  if (!credentials.ok()) {
+    spdlog::error("{}", credentials.status().ToString());
+    return 2;
+  }
+  lossd::server::LossServiceImpl service(std::move(authenticator));
   grpc::ServerBuilder builder;
   lossd::server::Metrics metrics;  // Outlives the server, which records here.
   {
@@ -94,8 +123,7 @@ int Run() {
     builder.experimental().SetInterceptorCreators(std::move(interceptors));
   }
   int port = 0;
-  builder.AddListeningPort(absl::GetFlag(FLAGS_address),
-                           grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(absl::GetFlag(FLAGS_address), *credentials, &port);
   builder.RegisterService(&service);
   const int64_t max_request_bytes = absl::GetFlag(FLAGS_max_request_bytes);
   builder.SetMaxReceiveMessageSize(
