@@ -4,8 +4,10 @@
 #   docker run --rm -p 50051:50051 -p 9090:9090 --read-only lossd
 #
 # Two stages on Debian bookworm-slim: `build` compiles lossd and lossctl with
-# the project's own CMake; the runtime stage holds the two stripped binaries
-# and only the shared libraries they load that the base image lacks. It runs
+# the project's own CMake (whose configure step also wants Google Benchmark,
+# though no benchmark is built here); the runtime stage holds the two
+# stripped binaries and only the shared libraries they load that the base
+# image lacks (tcmalloc among them: lossd links it). It runs
 # as the numeric user 10001, needs no writable path (--read-only works), and
 # lossd, as PID 1, drains and exits 0 on SIGTERM (no --init needed).
 # Deployment guide: docs/OPERATIONS.md.
@@ -25,7 +27,7 @@ RUN apt-get update \
       cmake g++ make pkg-config \
       protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev \
       libabsl-dev libeigen3-dev libspdlog-dev nlohmann-json3-dev \
-      prometheus-cpp-dev \
+      prometheus-cpp-dev libgoogle-perftools-dev libbenchmark-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
