@@ -1,86 +1,82 @@
 // Binary cross-entropy, element-wise: from logits (PyTorch's
 // binary_cross_entropy_with_logits, with pos_weight) or on probabilities
 // (PyTorch's binary_cross_entropy). Targets are multi-label 0/1 or soft
-// values in [0, 1].
+// values in [0, 1], optionally smoothed: y' = y (1 - e) + e/2 (Keras
+// BinaryCrossentropy) or y (1 - e) + e (1 - y).
 //
-// From logits, with l = 1 + (pos_weight - 1) y and log sigmoid computed
-// as -softplus(-x) so that no |x| overflows:
-//   loss = w [(1 - y) x - l log sigmoid(x)]
-//   d loss / dx = w [(pos_weight y + 1 - y) sigmoid(x) - pos_weight y]
+// From logits, with w the class weight and q the pos_weight, written with
+// softplus(x) = log(1 + exp(x)) = -log(1 - sigmoid(x)) so that no term
+// overflows and saturated logits give their finite limits:
+//   loss = w [q y' softplus(-x) + (1 - y') softplus(x)]
+//   d loss / dx  = w [(q y' + 1 - y') sigmoid(x) - q y']
+//   d loss / dy' = w [q softplus(-x) - softplus(x)]
+// This equals PyTorch's (1 - y) x + (1 + (q - 1) y) softplus(-x), which is NaN
+// at infinite logits. Terms whose coefficient is 0 are skipped.
 // On probabilities (PyTorch clamps each log at -100 and the gradient's
 // denominator at 1e-12; so do we):
-//   loss = -w [y log p + (1 - y) log(1 - p)]
-//   d loss / dp = w (p - y) / max(p (1 - p), 1e-12)
+//   loss = -w [y' log p + (1 - y') log(1 - p)]
+//   d loss / dp  = w (p - y') / max(p (1 - p), 1e-12)
+//   d loss / dy' = -w [log p - log(1 - p)]   (with the clamped logs)
 
 #include <algorithm>
 #include <cmath>
 
 #include "kernel.h"
 #include "lossd/registry.h"
+#include "numerics.h"
 
 namespace lossd::internal {
 namespace {
 
 constexpr absl::string_view kPosWeight = "pos_weight";
 constexpr absl::string_view kWeight = "weight";
+constexpr absl::string_view kLabelSmoothing = "label_smoothing";
+constexpr absl::string_view kLabelSmoothingRule = "label_smoothing_rule";
 constexpr double kMinLog = -100;
 constexpr double kMinDenominator = 1e-12;
 
-// log(1 + exp(x)) without overflow.
-double Softplus(double x) {
-  return std::max(x, 0.0) + std::log1p(std::exp(-std::abs(x)));
-}
-
-double Sigmoid(double x) {
-  if (x >= 0) return 1 / (1 + std::exp(-x));
-  const double e = std::exp(x);
-  return e / (1 + e);
-}
-
 struct BinaryCrossEntropy {
   template <typename T>
-  static double MeanDenominator(const KernelArgs<T>& args) {
-    return static_cast<double>(args.rows * args.classes);
+  static Denominator MeanDenominator(const KernelArgs<T>& args) {
+    return CountIncludedElements(args);
   }
 
   template <typename T>
   static KernelTotals Run(const KernelArgs<T>& args) {
-    const absl::Span<const double> pos_weight =
-        args.options->PerClass(kPosWeight);
-    const absl::Span<const double> class_weight =
-        args.options->PerClass(kWeight);
+    const absl::Span<const double> pos_weight = args.PerClass(kPosWeight);
+    const absl::Span<const double> class_weight = args.PerClass(kWeight);
+    const double e = args.Number(kLabelSmoothing);
+    const bool other = args.Choice(kLabelSmoothingRule) == "other_classes";
+    // y' = keep y + spread, or keep y + e (1 - y) for the other-class rule.
+    const double keep = 1 - e;
+    const double spread = other ? e : e / 2;
+    const double slope = other ? 1 - 2 * e : 1 - e;
     const bool logits = args.input_kind == InputKind::kLogits;
-    KernelTotals totals;
-    for (int64_t r = 0; r < args.rows; ++r) {
-      for (int64_t c = 0; c < args.classes; ++c) {
-        const int64_t i = r * args.classes + c;
-        const double x = static_cast<double>(args.input[i]);
-        const double y = static_cast<double>(args.dense_target[i]);
-        const double w = static_cast<double>(args.ElementWeight(i, r)) *
-                         (class_weight.empty() ? 1.0 : class_weight[c]);
-        double loss;
-        double grad;
-        if (logits) {
-          const double pw = pos_weight.empty() ? 1.0 : pos_weight[c];
-          const double log_weight = 1 + (pw - 1) * y;
-          loss = w * ((1 - y) * x + log_weight * Softplus(-x));
-          grad = w * ((pw * y + 1 - y) * Sigmoid(x) - pw * y);
-        } else {
-          const double log_p = std::max(std::log(x), kMinLog);
-          const double log_not_p = std::max(std::log1p(-x), kMinLog);
-          loss = -w * (y * log_p + (1 - y) * log_not_p);
-          grad = w * (x - y) / std::max(x * (1 - x), kMinDenominator);
-        }
-        if (args.per_example != nullptr) args.per_example[i] = T(loss);
-        if (args.grad_input != nullptr) {
-          args.grad_input[i] = T(grad * args.GradScale(i));
-        }
-        totals.loss_sum += loss;
-        totals.weight_sum += w;
+    return RunElementwise(args, [&](double x, double y, int64_t c) {
+      const double smoothed =
+          other ? keep * y + spread * (1 - y) : keep * y + spread;
+      const double w = class_weight.empty() ? 1.0 : class_weight[c];
+      ElementTerms terms;
+      terms.weight = w;
+      if (logits) {
+        const double q = pos_weight.empty() ? 1.0 : pos_weight[c];
+        const double positive = q * smoothed, negative = 1 - smoothed;
+        double loss = 0;
+        if (positive != 0) loss += positive * Softplus(-x);
+        if (negative != 0) loss += negative * Softplus(x);
+        terms.loss = w * loss;
+        terms.d_input = w * ((positive + negative) * Sigmoid(x) - positive);
+        terms.d_target = w * slope * (q * Softplus(-x) - Softplus(x));
+      } else {
+        const double log_p = std::max(std::log(x), kMinLog);
+        const double log_not_p = std::max(std::log1p(-x), kMinLog);
+        terms.loss = -w * (smoothed * log_p + (1 - smoothed) * log_not_p);
+        terms.d_input =
+            w * (x - smoothed) / std::max(x * (1 - x), kMinDenominator);
+        terms.d_target = -w * slope * (log_p - log_not_p);
       }
-    }
-    totals.valid_count = args.rows * args.classes;
-    return totals;
+      return terms;
+    });
   }
 };
 
@@ -93,9 +89,14 @@ LossSpec BinaryCrossEntropySpec() {
       "Binary cross-entropy per element: sigmoid from logits (PyTorch "
       "binary_cross_entropy_with_logits) or on probabilities (PyTorch "
       "binary_cross_entropy); multi-label 0/1 or soft targets in [0, 1].";
+  spec.formula =
+      "loss = w [q y' softplus(-x) + (1 - y') softplus(x)]; d loss/dx = w [(q "
+      "y' + 1 - y') sigmoid(x) - q y']";
   spec.target_kinds = {TargetKind::kMultiLabel, TargetKind::kProbabilities};
   spec.input_kinds = {InputKind::kLogits, InputKind::kProbabilities};
   spec.element_wise = true;
+  spec.has_target_gradient = true;
+  spec.checks_probabilities = true;
   spec.options = {
       {.name = kPosWeight,
        .type = OptionType::kPerClass,
@@ -106,6 +107,18 @@ LossSpec BinaryCrossEntropySpec() {
        .type = OptionType::kPerClass,
        .description = "Weight of each class's element loss (PyTorch `weight` "
                       "broadcast over the class axis)."},
+      {.name = kLabelSmoothing,
+       .type = OptionType::kNumber,
+       .description = "Label smoothing e of each binary target (Keras "
+                      "BinaryCrossentropy): see label_smoothing_rule.",
+       .default_value = 0,
+       .minimum = 0.0,
+       .maximum = 1.0},
+      {.name = kLabelSmoothingRule,
+       .type = OptionType::kChoice,
+       .description = "uniform: y (1 - e) + e/2 (Keras, TF v1); "
+                      "other_classes: y (1 - e) + e (1 - y).",
+       .choices = {"uniform", "other_classes"}},
   };
   spec.float_ops = MakeOps<BinaryCrossEntropy, float>();
   spec.double_ops = MakeOps<BinaryCrossEntropy, double>();

@@ -1,5 +1,6 @@
 #include "lossd/compute.h"
 
+#include <cmath>
 #include <limits>
 #include <string>
 #include <vector>
@@ -150,10 +151,10 @@ int64_t PerExampleSize(const LossSpec& loss, const ProblemShape& shape) {
 
 template <typename T>
 absl::StatusOr<LossResult> Compute(const LossRequest<T>& request,
-                                   absl::Span<T> per_example,
-                                   absl::Span<T> grad_input) {
-  if (request.loss == nullptr)
+                                   const LossOutputs<T>& outputs) {
+  if (request.loss == nullptr) {
     return absl::InvalidArgumentError("loss is not set");
+  }
   const LossSpec& spec = *request.loss;
   absl::StatusOr<ProblemShape> resolved =
       ResolveShape(request.input.shape, request.class_axis);
@@ -169,16 +170,35 @@ absl::StatusOr<LossResult> Compute(const LossRequest<T>& request,
         absl::StrCat(spec.name, " does not accept input_kind ",
                      InputKindName(request.input_kind)));
   }
+  if (request.input_kind == InputKind::kProbabilities &&
+      spec.checks_probabilities) {
+    // As PyTorch's binary_cross_entropy: a probability outside [0, 1] (or
+    // NaN) is the caller's mistake, not something to average into a NaN.
+    for (size_t i = 0; i < request.input.data.size(); ++i) {
+      const T p = request.input.data[i];
+      if (!(p >= T(0) && p <= T(1))) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("input[", i, "] = ", static_cast<double>(p),
+                         " is not a probability in [0, 1]"));
+      }
+    }
+  }
   if (absl::Status s = request.options.Validate(spec.options, shape.classes);
       !s.ok()) {
     return s;
   }
   for (const OptionSpec& option : spec.options) {
-    if (option.logits_only && request.options.Has(option.name) &&
-        request.input_kind != InputKind::kLogits) {
+    if (!request.options.Has(option.name)) continue;
+    if (option.logits_only && request.input_kind != InputKind::kLogits) {
       return absl::InvalidArgumentError(
           absl::StrCat("option ", option.name, " applies to logits only, not ",
                        InputKindName(request.input_kind)));
+    }
+    if (option.class_index_only && request.dense_target.has_value()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "option ", option.name,
+          " applies to class-index targets only; use mask to leave out "
+          "examples with dense targets"));
     }
   }
 
@@ -229,25 +249,39 @@ absl::StatusOr<LossResult> Compute(const LossRequest<T>& request,
     }
   }
 
-  // Per-example tensors: sample weights and the upstream gradient.
-  bool weight_per_element = false;
-  if (request.sample_weight.has_value()) {
-    const TensorView<T>& weight = *request.sample_weight;
-    weight_per_element = spec.element_wise &&
-                         weight.shape == request.input.shape &&
-                         shape.classes != 1;
-    if (!weight_per_element) {
-      absl::Status s = CheckShape("sample_weight", weight.shape,
-                                  shape.example_shape, "the per-example shape");
+  // Per-example tensors: sample weights, the mask and the upstream gradient.
+  // Element-wise losses also take them per element (the input's shape).
+  auto check_per_example = [&](absl::string_view field,
+                               const std::vector<int64_t>& tensor_shape,
+                               size_t size, bool* per_element) -> absl::Status {
+    *per_element = spec.element_wise && tensor_shape == request.input.shape &&
+                   shape.classes != 1;
+    if (!*per_element) {
+      absl::Status s = CheckShape(field, tensor_shape, shape.example_shape,
+                                  "the per-example shape");
       if (!s.ok() && spec.element_wise) {
-        s = CheckShape("sample_weight", weight.shape, request.input.shape,
+        s = CheckShape(field, tensor_shape, request.input.shape,
                        "the input shape");
-        weight_per_element = s.ok();
+        *per_element = s.ok();
       }
       if (!s.ok()) return s;
     }
+    return CheckSize(field, size, tensor_shape);
+  };
+  bool weight_per_element = false;
+  if (request.sample_weight.has_value()) {
+    if (absl::Status s = check_per_example(
+            "sample_weight", request.sample_weight->shape,
+            request.sample_weight->data.size(), &weight_per_element);
+        !s.ok()) {
+      return s;
+    }
+  }
+  bool mask_per_element = false;
+  if (request.mask.has_value()) {
     if (absl::Status s =
-            CheckSize("sample_weight", weight.data.size(), weight.shape);
+            check_per_example("mask", request.mask->shape,
+                              request.mask->data.size(), &mask_per_element);
         !s.ok()) {
       return s;
     }
@@ -271,13 +305,46 @@ absl::StatusOr<LossResult> Compute(const LossRequest<T>& request,
       return s;
     }
   }
+  if (request.normalizer.has_value()) {
+    if (request.reduction != Reduction::kMean &&
+        request.reduction != Reduction::kBatchMean) {
+      return absl::InvalidArgumentError(
+          "normalizer applies to REDUCTION_MEAN and REDUCTION_BATCH_MEAN "
+          "only");
+    }
+    if (!(std::isfinite(*request.normalizer) && *request.normalizer > 0)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "normalizer = ", *request.normalizer, " is not finite and positive"));
+    }
+  }
+  if (!std::isfinite(request.grad_scale)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("grad_scale = ", request.grad_scale, " is not finite"));
+  }
+  const absl::Span<T> per_example = outputs.per_example;
+  const absl::Span<T> grad_input = outputs.grad_input;
+  const absl::Span<T> grad_target = outputs.grad_target;
   if (!grad_input.empty() && !spec.has_gradient) {
     return absl::InvalidArgumentError(
         absl::StrCat(spec.name, " has no gradient"));
   }
+  if (!grad_target.empty()) {
+    if (!spec.has_target_gradient) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(spec.name, " has no gradient with respect to targets"));
+    }
+    if (!request.dense_target.has_value()) {
+      return absl::InvalidArgumentError(
+          "grad_target needs a dense floating target, not class indices");
+    }
+  }
   if (!grad_input.empty() &&
       static_cast<int64_t>(grad_input.size()) != shape.elements()) {
     return absl::InvalidArgumentError("grad_input buffer has the wrong size");
+  }
+  if (!grad_target.empty() &&
+      static_cast<int64_t>(grad_target.size()) != shape.elements()) {
+    return absl::InvalidArgumentError("grad_target buffer has the wrong size");
   }
   if (!per_example.empty() &&
       static_cast<int64_t>(per_example.size()) != per_example_size) {
@@ -288,12 +355,14 @@ absl::StatusOr<LossResult> Compute(const LossRequest<T>& request,
   // not the innermost one.
   const bool move_axis = shape.inner != 1;
   std::vector<T> input_rows, target_rows, weight_rows, grad_output_rows,
-      grad_rows, per_example_rows;
+      grad_rows, grad_target_rows, per_example_rows;
+  std::vector<uint8_t> mask_rows;
   internal::KernelArgs<T> args;
   args.rows = shape.examples();
   args.classes = shape.classes;
   args.input = request.input.data.data();
   args.input_kind = request.input_kind;
+  args.spec = &spec;
   args.options = &request.options;
   if (request.class_index_target.has_value()) {
     args.class_index = request.class_index_target->data.data();
@@ -304,11 +373,16 @@ absl::StatusOr<LossResult> Compute(const LossRequest<T>& request,
     args.sample_weight = request.sample_weight->data.data();
     args.sample_weight_per_element = weight_per_element;
   }
+  if (request.mask.has_value()) {
+    args.mask = request.mask->data.data();
+    args.mask_per_element = mask_per_element;
+  }
   if (request.grad_output.has_value()) {
     args.grad_output = request.grad_output->data.data();
   }
   args.per_example = per_example.empty() ? nullptr : per_example.data();
   args.grad_input = grad_input.empty() ? nullptr : grad_input.data();
+  args.grad_target = grad_target.empty() ? nullptr : grad_target.data();
   if (move_axis) {
     input_rows = ToRows(shape, request.input.data);
     args.input = input_rows.data();
@@ -320,6 +394,10 @@ absl::StatusOr<LossResult> Compute(const LossRequest<T>& request,
       weight_rows = ToRows(shape, request.sample_weight->data);
       args.sample_weight = weight_rows.data();
     }
+    if (mask_per_element) {
+      mask_rows = ToRows(shape, request.mask->data);
+      args.mask = mask_rows.data();
+    }
     if (spec.element_wise && request.grad_output.has_value()) {
       grad_output_rows = ToRows(shape, request.grad_output->data);
       args.grad_output = grad_output_rows.data();
@@ -328,6 +406,10 @@ absl::StatusOr<LossResult> Compute(const LossRequest<T>& request,
       grad_rows.resize(grad_input.size());
       args.grad_input = grad_rows.data();
     }
+    if (!grad_target.empty()) {
+      grad_target_rows.resize(grad_target.size());
+      args.grad_target = grad_target_rows.data();
+    }
     if (spec.element_wise && !per_example.empty()) {
       per_example_rows.resize(per_example.size());
       args.per_example = per_example_rows.data();
@@ -335,7 +417,7 @@ absl::StatusOr<LossResult> Compute(const LossRequest<T>& request,
   }
 
   const internal::LossOps<T>& ops = OpsFor<T>(spec);
-  double denominator = 1;
+  internal::Denominator denominator;
   switch (request.reduction) {
     case Reduction::kNone:
     case Reduction::kSum:
@@ -344,16 +426,25 @@ absl::StatusOr<LossResult> Compute(const LossRequest<T>& request,
       denominator = ops.mean_denominator(args);
       break;
     case Reduction::kBatchMean:
-      denominator = static_cast<double>(shape.batch_size);
+      denominator = {static_cast<double>(shape.batch_size),
+                     DenominatorKind::kBatchSize};
       break;
   }
+  if (request.normalizer.has_value()) {
+    denominator = {*request.normalizer, DenominatorKind::kNormalizer};
+  }
   // With nothing to average over every gradient is 0, not 0 * inf.
-  args.grad_scale = denominator != 0 ? 1 / denominator : 0;
+  args.grad_scale =
+      denominator.value != 0 ? request.grad_scale / denominator.value : 0;
   const internal::KernelTotals totals = ops.run(args);
 
   if (move_axis) {
     if (!grad_rows.empty()) {
       MoveClassAxis(shape, grad_rows.data(), grad_input.data(),
+                    /*to_rows=*/false);
+    }
+    if (!grad_target_rows.empty()) {
+      MoveClassAxis(shape, grad_target_rows.data(), grad_target.data(),
                     /*to_rows=*/false);
     }
     if (!per_example_rows.empty()) {
@@ -364,24 +455,26 @@ absl::StatusOr<LossResult> Compute(const LossRequest<T>& request,
 
   LossResult result;
   result.statistics.loss_sum = totals.loss_sum;
-  result.statistics.denominator = denominator;
+  result.statistics.denominator = denominator.value;
+  result.statistics.denominator_kind = denominator.kind;
   result.statistics.valid_count = totals.valid_count;
   result.statistics.weight_sum = totals.weight_sum;
-  const bool divides = request.reduction == Reduction::kMean ||
-                       request.reduction == Reduction::kBatchMean;
-  // The mean of nothing is NaN, as in PyTorch.
-  result.loss =
-      divides ? (denominator != 0 ? totals.loss_sum / denominator
-                                  : std::numeric_limits<double>::quiet_NaN())
-              : totals.loss_sum;
+  if (denominator.kind == DenominatorKind::kOne) {
+    result.loss = totals.loss_sum;
+  } else if (denominator.value != 0) {
+    result.loss = totals.loss_sum / denominator.value;
+  } else {
+    // The mean of nothing: NaN as PyTorch, or 0 by request.
+    result.loss = request.empty_mean == EmptyMeanPolicy::kZero
+                      ? 0.0
+                      : std::numeric_limits<double>::quiet_NaN();
+  }
   return result;
 }
 
 template absl::StatusOr<LossResult> Compute<float>(const LossRequest<float>&,
-                                                   absl::Span<float>,
-                                                   absl::Span<float>);
+                                                   const LossOutputs<float>&);
 template absl::StatusOr<LossResult> Compute<double>(const LossRequest<double>&,
-                                                    absl::Span<double>,
-                                                    absl::Span<double>);
+                                                    const LossOutputs<double>&);
 
 }  // namespace lossd

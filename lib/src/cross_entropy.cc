@@ -1,22 +1,35 @@
-// Softmax cross-entropy with hard (class index) or soft (distribution)
-// targets, PyTorch semantics: class weights, ignore_index and label
-// smoothing (target 1 - e + e/C, others e/C).
+// The softmax cross-entropy family: `cross_entropy` (PyTorch's
+// F.cross_entropy, with label-smoothing rules, z-loss and logit soft-capping),
+// `nll` (PyTorch's F.nll_loss) and `poly` (optax's poly_loss_cross_entropy).
 //
 // Every variant is "loss = -sum_c a_c log p_c" for a per-row coefficient
-// vector a: hard targets a_c = s (e/C w_c + [c = y] (1 - e) w_y), soft
-// targets a_c = s w_c ((1 - e) t_c + e/C), s the sample weight. Then
+// vector a_c = s w_c t'_c: s the sample weight, w_c the class weight, t' the
+// (smoothed) target distribution, one-hot for class indices. Then
 //   d loss / d logit_c  = p_c sum(a) - a_c
 //   d loss / d log p_c  = -a_c
 //   d loss / d p_c      = -a_c / p_c
-// Terms with a_c = 0 are skipped, so 0 log 0 = 0 and -inf logits on classes
-// without target mass stay finite.
+// With t' = (1 - e) onehot + e/C this is exactly PyTorch's label smoothing
+// with class weights: (1 - e) w_y nll + (e/C) sum_c w_c (-log p_c).
+//
+// Extra terms, per row: z-loss z s lse^2 (gradient 2 z s lse p_c); Poly-1
+// e_poly sum_c a_c (1 - p_c) (gradient -e_poly (a_c p_c - p_c sum_k a_k p_k));
+// soft-capping replaces each logit x by m tanh(x / m) first and multiplies
+// the gradient by 1 - tanh^2(x / m).
+//
+// A class whose logit (or log-probability) is -inf is impossible: it gets no
+// smoothing mass (the smoothing spreads over the K possible classes), terms
+// with a_c = 0 are skipped (0 log 0 = 0), and its gradient is 0. The loss is
+// then finite whenever no target mass sits on an impossible class; PyTorch
+// gives NaN or inf there.
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "kernel.h"
 #include "lossd/registry.h"
+#include "numerics.h"
 
 namespace lossd::internal {
 namespace {
@@ -24,6 +37,10 @@ namespace {
 constexpr absl::string_view kClassWeight = "class_weight";
 constexpr absl::string_view kIgnoreIndex = "ignore_index";
 constexpr absl::string_view kLabelSmoothing = "label_smoothing";
+constexpr absl::string_view kLabelSmoothingRule = "label_smoothing_rule";
+constexpr absl::string_view kZLoss = "z_loss";
+constexpr absl::string_view kLogitSoftcap = "logit_softcap";
+constexpr absl::string_view kEpsilon = "epsilon";
 constexpr double kDefaultIgnoreIndex = -100;  // PyTorch's default.
 
 // PyTorch clamps log(p) at -100 for losses on probabilities (BCELoss); so do
@@ -31,171 +48,300 @@ constexpr double kDefaultIgnoreIndex = -100;  // PyTorch's default.
 constexpr double kMinLog = -100;
 constexpr double kMinProbability = 1e-12;
 
+// The option declarations the family shares.
+OptionSpec ClassWeightOption() {
+  return {.name = kClassWeight,
+          .type = OptionType::kPerClass,
+          .description =
+              "Weight of each class (PyTorch `weight`). With class "
+              "indices REDUCTION_MEAN divides by the sum of the "
+              "target classes' weights."};
+}
+OptionSpec IgnoreIndexOption() {
+  return {.name = kIgnoreIndex,
+          .type = OptionType::kInteger,
+          .description =
+              "Class indices equal to this are ignored: zero loss "
+              "and gradient, excluded from the mean.",
+          .default_value = kDefaultIgnoreIndex,
+          .class_index_only = true};
+}
+OptionSpec LabelSmoothingOption() {
+  return {.name = kLabelSmoothing,
+          .type = OptionType::kNumber,
+          .description =
+              "Label smoothing e: the target distribution becomes "
+              "(1 - e) t + e/C (see label_smoothing_rule).",
+          .default_value = 0,
+          .minimum = 0.0,
+          .maximum = 1.0};
+}
+
+enum class SmoothingRule { kUniform, kOtherClasses };
+
 struct Settings {
   absl::Span<const double> class_weight;  // Empty: all ones.
   int64_t ignore_index;
   double smoothing;
-  double total_class_weight;
+  SmoothingRule rule;
+  double z_loss;
+  double softcap;  // 0: off.
+  double poly_epsilon;
 
-  explicit Settings(const OptionValues& options, int64_t classes)
-      : class_weight(options.PerClass(kClassWeight)),
-        ignore_index(options.Integer(kIgnoreIndex, kDefaultIgnoreIndex)),
-        smoothing(options.Number(kLabelSmoothing, 0)) {
-    total_class_weight = static_cast<double>(classes);
-    if (!class_weight.empty()) {
-      total_class_weight = 0;
-      for (double w : class_weight) total_class_weight += w;
-    }
-  }
+  template <typename T>
+  explicit Settings(const KernelArgs<T>& args)
+      : class_weight(args.PerClass(kClassWeight)),
+        ignore_index(args.Integer(kIgnoreIndex)),
+        smoothing(args.Number(kLabelSmoothing)),
+        rule(args.Choice(kLabelSmoothingRule) == "other_classes"
+                 ? SmoothingRule::kOtherClasses
+                 : SmoothingRule::kUniform),
+        z_loss(args.Number(kZLoss)),
+        softcap(args.Number(kLogitSoftcap)),
+        poly_epsilon(args.Number(kEpsilon)) {}
+
   double Weight(int64_t c) const {
     return class_weight.empty() ? 1.0 : class_weight[c];
   }
 };
 
-// The coefficient vector a of one row (see the top of the file).
-struct Coefficients {
-  const Settings& settings;
-  int64_t classes;
-  double sample_weight;
-  int64_t label = -1;  // Hard targets; -1 for soft.
-  template <typename T>
-  double At(int64_t c, const T* soft_row) const {
-    const double uniform = settings.smoothing / static_cast<double>(classes);
-    if (soft_row == nullptr) {
-      double a = uniform * settings.Weight(c);
-      if (c == label) a += (1 - settings.smoothing) * settings.Weight(c);
-      return sample_weight * a;
+// Computes rows one at a time with scratch space for one row.
+template <typename T>
+class RowComputer {
+ public:
+  explicit RowComputer(const KernelArgs<T>& args)
+      : args_(args),
+        settings_(args),
+        classes_(args.classes),
+        logits_(classes_),
+        probability_(classes_),
+        coefficient_(classes_),
+        target_slope_(classes_),
+        chain_(settings_.softcap > 0 ? classes_ : 0) {}
+
+  const Settings& settings() const { return settings_; }
+
+  // The loss of row `r` with sample weight `s`; writes its gradients.
+  double Run(int64_t r, double s) {
+    const T* x = args_.input + r * classes_;
+    T* grad =
+        args_.grad_input == nullptr ? nullptr : args_.grad_input + r * classes_;
+    T* grad_target = args_.grad_target == nullptr
+                         ? nullptr
+                         : args_.grad_target + r * classes_;
+    const double scale = args_.GradScale(r);
+    const bool logits = args_.input_kind == InputKind::kLogits;
+
+    // Transformed inputs, and the possible classes.
+    int64_t possible = 0;
+    for (int64_t c = 0; c < classes_; ++c) {
+      double v = static_cast<double>(x[c]);
+      if (logits && settings_.softcap > 0) {
+        const double t = std::tanh(v / settings_.softcap);
+        v = settings_.softcap * t;
+        chain_[c] = 1 - t * t;
+      }
+      logits_[c] = v;
+      const bool impossible =
+          args_.input_kind != InputKind::kProbabilities && v == -kInfinity;
+      possible += !impossible;
     }
-    const double t = (1 - settings.smoothing) * soft_row[c] + uniform;
-    return sample_weight * settings.Weight(c) * t;
-  }
-};
+    const double sum_a = BuildCoefficients(r, s, possible);
 
-struct CrossEntropy {
-  template <typename T>
-  static double MeanDenominator(const KernelArgs<T>& args) {
-    if (args.class_index == nullptr) return static_cast<double>(args.rows);
-    const Settings settings(*args.options, args.classes);
-    double total = 0;
-    for (int64_t r = 0; r < args.rows; ++r) {
-      const int64_t y = args.class_index[r];
-      if (y != settings.ignore_index) total += settings.Weight(y);
-    }
-    return total;
-  }
-
-  template <typename T>
-  static KernelTotals Run(const KernelArgs<T>& args) {
-    const Settings settings(*args.options, args.classes);
-    const int64_t classes = args.classes;
-    KernelTotals totals;
-    for (int64_t r = 0; r < args.rows; ++r) {
-      const T* x = args.input + r * classes;
-      T* grad =
-          args.grad_input == nullptr ? nullptr : args.grad_input + r * classes;
-      const T* soft_row = args.dense_target == nullptr
-                              ? nullptr
-                              : args.dense_target + r * classes;
-      Coefficients a{settings, classes, static_cast<double>(args.RowWeight(r))};
-      double applied_weight = a.sample_weight;
-      if (soft_row == nullptr) {
-        a.label = args.class_index[r];
-        if (a.label == settings.ignore_index) {
-          if (args.per_example != nullptr) args.per_example[r] = T(0);
-          if (grad != nullptr) std::fill(grad, grad + classes, T(0));
-          continue;
-        }
-        applied_weight *= settings.Weight(a.label);
-      }
-      const double loss = RowLoss(args, x, soft_row, a, grad, r);
-      if (args.per_example != nullptr) args.per_example[r] = T(loss);
-      totals.loss_sum += loss;
-      totals.valid_count += 1;
-      totals.weight_sum += applied_weight;
-    }
-    return totals;
-  }
-
-  // Returns the loss of one row and writes its gradient when `grad` is set.
-  template <typename T>
-  static double RowLoss(const KernelArgs<T>& args, const T* x,
-                        const T* soft_row, const Coefficients& a, T* grad,
-                        int64_t row) {
-    const int64_t classes = args.classes;
-    const double scale = args.GradScale(row);
-    // Hard targets without smoothing touch one class only.
-    const bool one_class = soft_row == nullptr && a.settings.smoothing == 0;
-    auto for_each_term = [&](auto&& term) {
-      if (one_class) {
-        term(a.label, a.At(a.label, soft_row));
-        return;
-      }
-      for (int64_t c = 0; c < classes; ++c) {
-        const double coefficient = a.At(c, soft_row);
-        if (coefficient != 0) term(c, coefficient);
-      }
-    };
-
-    switch (args.input_kind) {
-      case InputKind::kLogits: {
-        T max_logit = -std::numeric_limits<T>::infinity();
-        for (int64_t c = 0; c < classes; ++c)
-          max_logit = std::max(max_logit, x[c]);
-        double sum_exp = 0;
-        if (std::isinf(max_logit) && max_logit < 0) {
-          // Every class has probability 0: the loss is infinite unless no
-          // class carries target mass. No finite gradient exists; use 0.
-          double sum_a = 0;
-          for_each_term(
-              [&](int64_t, double coefficient) { sum_a += coefficient; });
-          if (grad != nullptr) std::fill(grad, grad + classes, T(0));
-          return sum_a == 0 ? 0.0 : std::numeric_limits<double>::infinity();
-        }
-        for (int64_t c = 0; c < classes; ++c) {
-          const T e = std::exp(x[c] - max_logit);
-          sum_exp += e;
-          if (grad != nullptr) grad[c] = e;  // Reused below: exp once.
-        }
-        const double lse = static_cast<double>(max_logit) + std::log(sum_exp);
-        double loss = 0, sum_a = 0;
-        for_each_term([&](int64_t c, double coefficient) {
-          loss += coefficient * (lse - static_cast<double>(x[c]));
-          sum_a += coefficient;
-        });
-        if (grad != nullptr) {
-          const double p_factor = scale * sum_a / sum_exp;
-          for (int64_t c = 0; c < classes; ++c) {
-            grad[c] = T(static_cast<double>(grad[c]) * p_factor);
-          }
-          for_each_term([&](int64_t c, double coefficient) {
-            grad[c] = T(static_cast<double>(grad[c]) - scale * coefficient);
-          });
-        }
-        return loss;
-      }
+    switch (args_.input_kind) {
+      case InputKind::kLogits:
+        return LogitsRow(s, sum_a, possible, scale, grad, grad_target);
       case InputKind::kProbabilities: {
-        if (grad != nullptr) std::fill(grad, grad + classes, T(0));
         double loss = 0;
-        for_each_term([&](int64_t c, double coefficient) {
-          const double p = static_cast<double>(x[c]);
-          loss -= coefficient * std::max(std::log(p), kMinLog);
+        for (int64_t c = 0; c < classes_; ++c) {
+          const double p = logits_[c];
+          const double log_p = std::max(std::log(p), kMinLog);
+          const double a = coefficient_[c];
+          if (a != 0) loss -= a * log_p;
           if (grad != nullptr) {
-            grad[c] = T(-scale * coefficient / std::max(p, kMinProbability));
+            grad[c] =
+                T(a == 0 ? 0.0 : -scale * a / std::max(p, kMinProbability));
           }
-        });
+          if (grad_target != nullptr) {
+            grad_target[c] = T(TargetGradient(c, s, scale, -log_p));
+          }
+        }
         return loss;
       }
       case InputKind::kLogProbabilities: {
-        if (grad != nullptr) std::fill(grad, grad + classes, T(0));
         double loss = 0;
-        for_each_term([&](int64_t c, double coefficient) {
-          loss -= coefficient * static_cast<double>(x[c]);
-          if (grad != nullptr) grad[c] = T(-scale * coefficient);
-        });
+        for (int64_t c = 0; c < classes_; ++c) {
+          const double a = coefficient_[c];
+          if (a != 0) loss -= a * logits_[c];
+          if (grad != nullptr) grad[c] = T(-scale * a);
+          if (grad_target != nullptr) {
+            grad_target[c] = T(TargetGradient(c, s, scale, -logits_[c]));
+          }
+        }
         return loss;
       }
     }
     return 0;
+  }
+
+ private:
+  // Fills coefficient_ (a_c) and target_slope_ (d t'_c / d t_c) for row r;
+  // returns sum(a).
+  double BuildCoefficients(int64_t r, double s, int64_t possible) {
+    const double e = settings_.smoothing;
+    const T* soft = args_.dense_target == nullptr
+                        ? nullptr
+                        : args_.dense_target + r * classes_;
+    const int64_t label = soft == nullptr ? args_.class_index[r] : -1;
+    // The smoothing spreads over the possible classes. The other-classes
+    // rule (fairseq) needs at least two; with fewer nothing is smoothed.
+    double keep = 1 - e, spread = 0, spread_slope = 0;
+    if (settings_.rule == SmoothingRule::kUniform) {
+      if (possible > 0) spread = e / static_cast<double>(possible);
+    } else if (possible >= 2) {
+      spread = e / static_cast<double>(possible - 1);
+      spread_slope = -spread;  // d/dt of spread * (1 - t).
+    } else {
+      keep = 1;
+    }
+    double sum_a = 0;
+    for (int64_t c = 0; c < classes_; ++c) {
+      const double t =
+          soft != nullptr ? static_cast<double>(soft[c]) : (c == label ? 1 : 0);
+      const bool impossible = args_.input_kind != InputKind::kProbabilities &&
+                              logits_[c] == -kInfinity;
+      double smoothed = keep * t, slope = keep;
+      if (!impossible && e != 0) {
+        if (settings_.rule == SmoothingRule::kUniform) {
+          smoothed += spread;
+        } else {
+          smoothed += spread * (1 - t);
+          slope += spread_slope;
+        }
+      }
+      const double a = s * settings_.Weight(c) * smoothed;
+      coefficient_[c] = a;
+      target_slope_[c] = slope;
+      sum_a += a;
+    }
+    return sum_a;
+  }
+
+  // d loss / d t_c given d loss / d t'_c per unit of a (`per_unit`): zero
+  // when t_c does not move the loss, even where `per_unit` is infinite.
+  double TargetGradient(int64_t c, double s, double scale,
+                        double per_unit) const {
+    const double slope = s * settings_.Weight(c) * target_slope_[c];
+    return slope == 0 ? 0.0 : scale * slope * per_unit;
+  }
+
+  double LogitsRow(double s, double sum_a, int64_t possible, double scale,
+                   T* grad, T* grad_target) {
+    if (possible == 0) {
+      // Every class is impossible: the loss is infinite unless no class
+      // carries target mass, and no finite gradient exists; use 0.
+      if (grad != nullptr) std::fill(grad, grad + classes_, T(0));
+      if (grad_target != nullptr) {
+        for (int64_t c = 0; c < classes_; ++c) {
+          grad_target[c] = T(target_slope_[c] == 0 ? 0.0 : kInfinity);
+        }
+      }
+      return sum_a == 0 ? 0.0 : kInfinity;
+    }
+    double max_logit = -kInfinity;
+    for (int64_t c = 0; c < classes_; ++c) {
+      max_logit = std::max(max_logit, logits_[c]);
+    }
+    double sum_exp = 0;
+    for (int64_t c = 0; c < classes_; ++c) {
+      probability_[c] = std::exp(logits_[c] - max_logit);
+      sum_exp += probability_[c];
+    }
+    const double lse = max_logit + std::log(sum_exp);
+    const double epsilon = settings_.poly_epsilon;
+    double loss = 0, sum_ap = 0;
+    for (int64_t c = 0; c < classes_; ++c) {
+      probability_[c] /= sum_exp;
+      const double a = coefficient_[c];
+      if (a == 0) continue;
+      loss += a * (lse - logits_[c]);
+      if (epsilon != 0) loss += epsilon * a * (1 - probability_[c]);
+      sum_ap += a * probability_[c];
+    }
+    loss += settings_.z_loss * s * lse * lse;
+    if (grad != nullptr) {
+      const double p_factor =
+          sum_a + 2 * settings_.z_loss * s * lse + epsilon * sum_ap;
+      for (int64_t c = 0; c < classes_; ++c) {
+        const double p = probability_[c];
+        const double a = coefficient_[c];
+        double g = p * p_factor - a - epsilon * a * p;
+        if (settings_.softcap > 0) g *= chain_[c];
+        grad[c] = T(scale * g);
+      }
+    }
+    if (grad_target != nullptr) {
+      for (int64_t c = 0; c < classes_; ++c) {
+        const double d = (lse - logits_[c]) + epsilon * (1 - probability_[c]);
+        grad_target[c] = T(TargetGradient(c, s, scale, d));
+      }
+    }
+    return loss;
+  }
+
+  const KernelArgs<T>& args_;
+  Settings settings_;
+  int64_t classes_;
+  std::vector<double> logits_;  // Soft-capped logits, or the input.
+  std::vector<double> probability_;
+  std::vector<double> coefficient_;
+  std::vector<double> target_slope_;
+  std::vector<double> chain_;
+};
+
+struct CrossEntropy {
+  template <typename T>
+  static Denominator MeanDenominator(const KernelArgs<T>& args) {
+    if (args.class_index == nullptr) return CountIncludedRows(args);
+    const Settings settings(args);
+    double total = 0;
+    for (int64_t r = 0; r < args.rows; ++r) {
+      const int64_t y = args.class_index[r];
+      if (args.RowIncluded(r) && y != settings.ignore_index) {
+        total += settings.Weight(y);
+      }
+    }
+    return {total, settings.class_weight.empty()
+                       ? DenominatorKind::kValidExamples
+                       : DenominatorKind::kTargetWeightSum};
+  }
+
+  template <typename T>
+  static KernelTotals Run(const KernelArgs<T>& args) {
+    RowComputer<T> computer(args);
+    const Settings& settings = computer.settings();
+    const int64_t classes = args.classes;
+    KernelTotals totals;
+    for (int64_t r = 0; r < args.rows; ++r) {
+      const bool hard = args.class_index != nullptr;
+      if (!args.RowIncluded(r) ||
+          (hard && args.class_index[r] == settings.ignore_index)) {
+        if (args.per_example != nullptr) args.per_example[r] = T(0);
+        for (T* out : {args.grad_input, args.grad_target}) {
+          if (out != nullptr) {
+            std::fill(out + r * classes, out + (r + 1) * classes, T(0));
+          }
+        }
+        continue;
+      }
+      const double s = static_cast<double>(args.RowWeight(r));
+      const double loss = computer.Run(r, s);
+      if (args.per_example != nullptr) args.per_example[r] = T(loss);
+      totals.loss_sum += loss;
+      totals.valid_count += 1;
+      totals.weight_sum += hard ? s * settings.Weight(args.class_index[r]) : s;
+    }
+    return totals;
   }
 };
 
@@ -207,25 +353,81 @@ LossSpec CrossEntropySpec() {
   spec.description =
       "Softmax cross-entropy (PyTorch F.cross_entropy): hard class indices "
       "or soft target distributions.";
+  spec.formula =
+      "loss = -sum_c a_c log softmax(x)_c + z_loss s lse(x)^2, a_c = s w_c "
+      "t'_c; d loss/dx_c = p_c sum(a) - a_c + 2 z_loss s lse p_c";
   spec.target_kinds = {TargetKind::kClassIndex, TargetKind::kProbabilities};
   spec.input_kinds = {InputKind::kLogits, InputKind::kProbabilities,
                       InputKind::kLogProbabilities};
+  spec.checks_probabilities = true;
+  spec.has_target_gradient = true;
   spec.options = {
-      {.name = kClassWeight,
-       .type = OptionType::kPerClass,
-       .description = "Weight of each class (PyTorch `weight`)."},
-      {.name = kIgnoreIndex,
-       .type = OptionType::kInteger,
-       .description = "Hard targets equal to this are ignored: zero loss and "
-                      "gradient, excluded from the mean.",
-       .default_value = kDefaultIgnoreIndex},
-      {.name = kLabelSmoothing,
+      ClassWeightOption(),
+      IgnoreIndexOption(),
+      LabelSmoothingOption(),
+      {.name = kLabelSmoothingRule,
+       .type = OptionType::kChoice,
+       .description =
+           "How label_smoothing spreads: uniform gives every class e/C "
+           "(target 1 - e + e/C; PyTorch, Keras, TF, optax); other_classes "
+           "gives the others e/(C-1) (target 1 - e; fairseq). C counts the "
+           "classes whose logit is not -inf.",
+       .choices = {"uniform", "other_classes"}},
+      {.name = kZLoss,
        .type = OptionType::kNumber,
-       .description = "Label smoothing e: the target class gets 1 - e + e/C, "
-                      "every other class e/C (PyTorch).",
+       .description = "z-loss coefficient: adds z_loss * logsumexp(x)^2 per "
+                      "example (PaLM, Liger-Kernel lse_square_scale).",
        .default_value = 0,
        .minimum = 0.0,
-       .maximum = 1.0},
+       .logits_only = true},
+      {.name = kLogitSoftcap,
+       .type = OptionType::kNumber,
+       .description = "Soft cap m > 0: logits become m tanh(x/m) before the "
+                      "softmax (Gemma 2). 0 turns it off.",
+       .default_value = 0,
+       .minimum = 0.0,
+       .logits_only = true},
+  };
+  spec.float_ops = MakeOps<CrossEntropy, float>();
+  spec.double_ops = MakeOps<CrossEntropy, double>();
+  return spec;
+}
+
+LossSpec NllSpec() {
+  LossSpec spec;
+  spec.name = "nll";
+  spec.description =
+      "Negative log-likelihood of log-probabilities (PyTorch F.nll_loss).";
+  spec.formula =
+      "loss = -w_y x_y (x: log-probabilities); d loss/dx_c = -w_y [c = y]";
+  spec.target_kinds = {TargetKind::kClassIndex};
+  spec.input_kinds = {InputKind::kLogProbabilities};
+  spec.options = {ClassWeightOption(), IgnoreIndexOption()};
+  spec.float_ops = MakeOps<CrossEntropy, float>();
+  spec.double_ops = MakeOps<CrossEntropy, double>();
+  return spec;
+}
+
+LossSpec PolySpec() {
+  LossSpec spec;
+  spec.name = "poly";
+  spec.description =
+      "Poly-1 cross-entropy (Leng et al. 2022; optax "
+      "poly_loss_cross_entropy): cross-entropy plus epsilon (1 - p_t).";
+  spec.formula =
+      "loss = CE + epsilon sum_c a_c (1 - p_c); d loss/dx_c = p_c sum(a) - a_c "
+      "- epsilon (a_c p_c - p_c sum_k a_k p_k)";
+  spec.target_kinds = {TargetKind::kClassIndex, TargetKind::kProbabilities};
+  spec.input_kinds = {InputKind::kLogits};
+  spec.options = {
+      {.name = kEpsilon,
+       .type = OptionType::kNumber,
+       .description = "Weight of the first polynomial term (optax default 2).",
+       .default_value = 2.0,
+       .minimum = -1.0},
+      ClassWeightOption(),
+      IgnoreIndexOption(),
+      LabelSmoothingOption(),
   };
   spec.float_ops = MakeOps<CrossEntropy, float>();
   spec.double_ops = MakeOps<CrossEntropy, double>();

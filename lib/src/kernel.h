@@ -30,7 +30,10 @@ struct KernelArgs {
   const T* dense_target = nullptr;       // [rows, classes], or null
   const T* sample_weight = nullptr;      // null, [rows] or [rows, classes]
   bool sample_weight_per_element = false;
+  const uint8_t* mask = nullptr;  // null, [rows] or [rows, classes]
+  bool mask_per_element = false;
   InputKind input_kind = InputKind::kLogits;
+  const LossSpec* spec = nullptr;
   const OptionValues* options = nullptr;
   // Each example's gradient is multiplied by grad_scale, and by
   // grad_output[i] when grad_output is set (one per example or element).
@@ -38,6 +41,7 @@ struct KernelArgs {
   const T* grad_output = nullptr;
   T* per_example = nullptr;  // null, [rows] or [rows, classes]
   T* grad_input = nullptr;   // null or [rows, classes]
+  T* grad_target = nullptr;  // null or [rows, classes]
 
   Eigen::Map<const RowMatrix<T>> InputRows() const {
     return Eigen::Map<const RowMatrix<T>>(input, rows, classes);
@@ -51,9 +55,43 @@ struct KernelArgs {
     return sample_weight_per_element ? sample_weight[index]
                                      : sample_weight[row];
   }
+  // Whether row `row` (row losses) or element `index` is included.
+  bool RowIncluded(int64_t row) const {
+    return mask == nullptr || mask[row] != 0;
+  }
+  bool ElementIncluded(int64_t index, int64_t row) const {
+    if (mask == nullptr) return true;
+    return mask_per_element ? mask[index] != 0 : mask[row] != 0;
+  }
   double GradScale(int64_t example) const {
     return grad_output == nullptr ? grad_scale
                                   : grad_scale * grad_output[example];
+  }
+
+  // Option values, falling back to the registry's default, or to 0, false,
+  // all ones or "" for options the loss does not declare (so one kernel can
+  // serve several registry entries with different option sets).
+  double Number(absl::string_view name) const {
+    const OptionSpec* option = spec->FindOption(name);
+    return options->Number(name, option ? option->default_value : 0);
+  }
+  int64_t Integer(absl::string_view name) const {
+    const OptionSpec* option = spec->FindOption(name);
+    return options->Integer(
+        name, option ? static_cast<int64_t>(option->default_value) : 0);
+  }
+  bool Boolean(absl::string_view name) const {
+    const OptionSpec* option = spec->FindOption(name);
+    return options->Boolean(name, option && option->default_value != 0);
+  }
+  absl::Span<const double> PerClass(absl::string_view name) const {
+    return options->PerClass(name);
+  }
+  absl::string_view Choice(absl::string_view name) const {
+    const OptionSpec* option = spec->FindOption(name);
+    return options->Choice(name, option && !option->choices.empty()
+                                     ? option->choices.front()
+                                     : absl::string_view());
   }
 };
 
@@ -63,6 +101,11 @@ struct KernelTotals {
   double weight_sum = 0;
 };
 
+struct Denominator {
+  double value = 1;
+  DenominatorKind kind = DenominatorKind::kOne;
+};
+
 // Fills a LossOps from a class with static template members
 // MeanDenominator<T>(args) and Run<T>(args).
 template <typename Kernel, typename T>
@@ -70,10 +113,86 @@ LossOps<T> MakeOps() {
   return {&Kernel::template MeanDenominator<T>, &Kernel::template Run<T>};
 }
 
+// Shared denominators.
+template <typename T>
+Denominator CountIncludedRows(const KernelArgs<T>& args) {
+  int64_t count = 0;
+  for (int64_t r = 0; r < args.rows; ++r) count += args.RowIncluded(r);
+  return {static_cast<double>(count), DenominatorKind::kValidExamples};
+}
+template <typename T>
+Denominator CountIncludedElements(const KernelArgs<T>& args) {
+  int64_t count = 0;
+  for (int64_t r = 0; r < args.rows; ++r) {
+    for (int64_t c = 0; c < args.classes; ++c) {
+      count += args.ElementIncluded(r * args.classes + c, r);
+    }
+  }
+  return {static_cast<double>(count), DenominatorKind::kValidElements};
+}
+
+// One element's loss and its derivatives with respect to the input and the
+// target, before sample weights and gradient scales.
+struct ElementTerms {
+  double loss = 0;
+  double d_input = 0;
+  double d_target = 0;
+  // A weight already inside `loss` (e.g. a class weight), for weight_sum.
+  double weight = 1;
+};
+
+// The driver of element-wise losses: `evaluate(x, y, class)` returns one
+// element's ElementTerms; this applies masks, sample weights, gradient
+// scales and totals, in row-major order.
+template <typename T, typename Evaluate>
+KernelTotals RunElementwise(const KernelArgs<T>& args, Evaluate&& evaluate) {
+  KernelTotals totals;
+  for (int64_t r = 0; r < args.rows; ++r) {
+    for (int64_t c = 0; c < args.classes; ++c) {
+      const int64_t i = r * args.classes + c;
+      if (!args.ElementIncluded(i, r)) {
+        if (args.per_example != nullptr) args.per_example[i] = T(0);
+        if (args.grad_input != nullptr) args.grad_input[i] = T(0);
+        if (args.grad_target != nullptr) args.grad_target[i] = T(0);
+        continue;
+      }
+      const ElementTerms terms =
+          evaluate(static_cast<double>(args.input[i]),
+                   static_cast<double>(args.dense_target[i]), c);
+      const double w = static_cast<double>(args.ElementWeight(i, r));
+      const double loss = w * terms.loss;
+      if (args.per_example != nullptr) args.per_example[i] = T(loss);
+      const double scale = w * args.GradScale(i);
+      if (args.grad_input != nullptr) {
+        args.grad_input[i] = T(terms.d_input * scale);
+      }
+      if (args.grad_target != nullptr) {
+        args.grad_target[i] = T(terms.d_target * scale);
+      }
+      totals.loss_sum += loss;
+      totals.valid_count += 1;
+      totals.weight_sum += w * terms.weight;
+    }
+  }
+  return totals;
+}
+
 // Each loss's spec, defined beside its kernel; registry.cc lists them.
 LossSpec CrossEntropySpec();
+LossSpec NllSpec();
+LossSpec PolySpec();
 LossSpec BinaryCrossEntropySpec();
+LossSpec FocalSpec();
+LossSpec SoftmaxFocalSpec();
+LossSpec KlDivSpec();
 LossSpec MseSpec();
+LossSpec L1Spec();
+LossSpec HuberSpec();
+LossSpec SmoothL1Spec();
+LossSpec PoissonNllSpec();
+LossSpec HingeSpec();
+LossSpec MultiMarginSpec();
+LossSpec AccuracySpec();
 LossSpec ClassificationErrorSpec();
 
 }  // namespace lossd::internal

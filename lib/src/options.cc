@@ -1,9 +1,11 @@
 #include "lossd/options.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 
 namespace lossd {
 
@@ -17,6 +19,8 @@ std::string OptionSpec::DefaultText() const {
       return absl::StrCat(static_cast<int64_t>(default_value));
     case OptionType::kNumber:
       return absl::StrCat(default_value);
+    case OptionType::kChoice:
+      return choices.empty() ? "" : std::string(choices.front());
   }
   return "";
 }
@@ -33,6 +37,10 @@ void OptionValues::SetBoolean(absl::string_view name, bool value) {
 void OptionValues::SetPerClass(absl::string_view name,
                                std::vector<double> values) {
   values_[name] = std::move(values);
+}
+
+void OptionValues::SetChoice(absl::string_view name, absl::string_view choice) {
+  values_[name] = std::string(choice);
 }
 
 bool OptionValues::Has(absl::string_view name) const {
@@ -70,6 +78,14 @@ absl::Span<const double> OptionValues::PerClass(absl::string_view name) const {
   return {};
 }
 
+absl::string_view OptionValues::Choice(absl::string_view name,
+                                       absl::string_view fallback) const {
+  auto it = values_.find(name);
+  if (it == values_.end()) return fallback;
+  if (const auto* v = std::get_if<std::string>(&it->second)) return *v;
+  return fallback;
+}
+
 namespace {
 
 absl::string_view TypeName(OptionType type) {
@@ -82,11 +98,14 @@ absl::string_view TypeName(OptionType type) {
       return "a boolean";
     case OptionType::kPerClass:
       return "a per-class tensor";
+    case OptionType::kChoice:
+      return "a choice";
   }
   return "?";
 }
 
-bool HasType(const std::variant<double, int64_t, bool, std::vector<double>>& v,
+bool HasType(const std::variant<double, int64_t, bool, std::vector<double>,
+                                std::string>& v,
              OptionType type) {
   switch (type) {
     case OptionType::kNumber:
@@ -98,6 +117,8 @@ bool HasType(const std::variant<double, int64_t, bool, std::vector<double>>& v,
       return std::holds_alternative<bool>(v);
     case OptionType::kPerClass:
       return std::holds_alternative<std::vector<double>>(v);
+    case OptionType::kChoice:
+      return std::holds_alternative<std::string>(v);
   }
   return false;
 }
@@ -134,13 +155,26 @@ absl::Status OptionValues::Validate(absl::Span<const OptionSpec> specs,
       }
       continue;
     }
+    if (spec->type == OptionType::kChoice) {
+      const std::string& choice = std::get<std::string>(value);
+      if (std::find(spec->choices.begin(), spec->choices.end(), choice) ==
+          spec->choices.end()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("option ", name, " = ", choice, " is not one of ",
+                         absl::StrJoin(spec->choices, ", ")));
+      }
+      continue;
+    }
     if (spec->type == OptionType::kBoolean) continue;
     const double number = Number(name, 0);
     if (!std::isfinite(number) ||
-        (spec->minimum.has_value() && number < *spec->minimum) ||
+        (spec->minimum.has_value() &&
+         (number < *spec->minimum ||
+          (spec->minimum_exclusive && number == *spec->minimum))) ||
         (spec->maximum.has_value() && number > *spec->maximum)) {
       std::string range = absl::StrCat(
-          "[", spec->minimum ? absl::StrCat(*spec->minimum) : "-inf", ", ",
+          spec->minimum_exclusive ? "(" : "[",
+          spec->minimum ? absl::StrCat(*spec->minimum) : "-inf", ", ",
           spec->maximum ? absl::StrCat(*spec->maximum) : "inf", "]");
       return absl::InvalidArgumentError(
           absl::StrCat("option ", name, " = ", number, " is outside ", range));

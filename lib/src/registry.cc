@@ -27,10 +27,14 @@ const OptionSpec* LossSpec::FindOption(absl::string_view option_name) const {
 absl::Span<const LossSpec> AllLosses() {
   // Built once, on first use, and never destroyed (thread-safe static).
   static const auto* const kLosses = new std::vector<LossSpec>{
-      internal::CrossEntropySpec(),
-      internal::BinaryCrossEntropySpec(),
-      internal::MseSpec(),
-      internal::ClassificationErrorSpec(),
+      internal::CrossEntropySpec(), internal::NllSpec(),
+      internal::PolySpec(),         internal::BinaryCrossEntropySpec(),
+      internal::FocalSpec(),        internal::SoftmaxFocalSpec(),
+      internal::KlDivSpec(),        internal::MseSpec(),
+      internal::L1Spec(),           internal::HuberSpec(),
+      internal::SmoothL1Spec(),     internal::PoissonNllSpec(),
+      internal::HingeSpec(),        internal::MultiMarginSpec(),
+      internal::AccuracySpec(),     internal::ClassificationErrorSpec(),
   };
   return *kLosses;
 }

@@ -16,6 +16,24 @@ absl::string_view ReductionName(Reduction reduction) {
   return "unknown";
 }
 
+absl::string_view DenominatorKindName(DenominatorKind kind) {
+  switch (kind) {
+    case DenominatorKind::kOne:
+      return "one";
+    case DenominatorKind::kValidExamples:
+      return "valid_examples";
+    case DenominatorKind::kTargetWeightSum:
+      return "target_weight_sum";
+    case DenominatorKind::kValidElements:
+      return "valid_elements";
+    case DenominatorKind::kBatchSize:
+      return "batch_size";
+    case DenominatorKind::kNormalizer:
+      return "normalizer";
+  }
+  return "unknown";
+}
+
 absl::string_view InputKindName(InputKind kind) {
   switch (kind) {
     case InputKind::kLogits:

@@ -24,7 +24,9 @@ class LocalServer:
         if not binary:
             raise FileNotFoundError(
                 "no lossd binary: pass its path or set LOSSD_BINARY")
-        self.binary = str(binary)
+        # A relative path is the caller's: pin it before anyone changes cwd.
+        self.binary = (os.path.abspath(binary) if os.sep in str(binary)
+                       else str(binary))
         self.args = list(args)
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout

@@ -41,11 +41,36 @@ struct LossRequest {
   // Optional upstream gradient of each example's loss (the per-example
   // shape), used under Reduction::kNone as in `loss.backward(grad_output)`.
   std::optional<TensorView<T>> grad_output;
+  // Optional mask of the examples to include (non-zero) or leave out (0):
+  // the per-example shape, or for element-wise losses also the input's
+  // shape. A left-out example has zero loss and gradient and does not count
+  // in any mean; unlike ignore_index it works with every kind of target.
+  std::optional<TensorView<uint8_t>> mask;
   Reduction reduction = Reduction::kMean;
+  // Replaces the denominator of kMean and kBatchMean, e.g. by the token
+  // count of a whole batch split into micro-batches. Finite and positive.
+  std::optional<double> normalizer;
+  // The result of kMean or kBatchMean over nothing.
+  EmptyMeanPolicy empty_mean = EmptyMeanPolicy::kNaN;
+  // Multiplies every gradient (not the loss), as a loss scale would.
+  double grad_scale = 1;
   InputKind input_kind = InputKind::kLogits;
   // Negative values count from the end. Default: the last axis.
   std::optional<int> class_axis;
   OptionValues options;
+};
+
+// Where Compute writes its outputs; each is optional (empty: not wanted).
+template <typename T>
+struct LossOutputs {
+  // PerExampleSize entries: each example's (weighted) loss.
+  absl::Span<T> per_example;
+  // As many entries as the input: d loss / d input, in the input's layout.
+  absl::Span<T> grad_input;
+  // As many entries as the input: d loss / d target, for losses with
+  // `has_target_gradient` and a floating dense target (TensorFlow's v2
+  // softmax_cross_entropy_with_logits back-propagates into labels too).
+  absl::Span<T> grad_target;
 };
 
 struct LossResult {
@@ -76,20 +101,27 @@ absl::StatusOr<ProblemShape> ResolveShape(absl::Span<const int64_t> input_shape,
 // examples, or the elements for element-wise losses.
 int64_t PerExampleSize(const LossSpec& loss, const ProblemShape& shape);
 
-// Validates `request` and computes its loss. When non-empty, `per_example`
-// (PerExampleSize entries) receives each example's loss and `grad_input`
-// (as many entries as the input) d loss / d input, both in the input's
-// layout. Errors are InvalidArgument naming the field and first offending
-// index. Thread-safe; allocates only when the class axis is not last.
+// Validates `request` and computes its loss into the non-empty `outputs`.
+// The gradients are of the returned loss (under kNone: of the sum of the
+// per-example losses, each times its grad_output), times grad_scale. Errors are
+// InvalidArgument naming the field and first offending index. Thread-safe;
+// allocates only when the class axis is not last.
+template <typename T>
+absl::StatusOr<LossResult> Compute(const LossRequest<T>& request,
+                                   const LossOutputs<T>& outputs);
+
+// The same, for callers that want no target gradient.
 template <typename T>
 absl::StatusOr<LossResult> Compute(const LossRequest<T>& request,
                                    absl::Span<T> per_example,
-                                   absl::Span<T> grad_input);
+                                   absl::Span<T> grad_input) {
+  return Compute<T>(request, LossOutputs<T>{per_example, grad_input, {}});
+}
 
 extern template absl::StatusOr<LossResult> Compute<float>(
-    const LossRequest<float>&, absl::Span<float>, absl::Span<float>);
+    const LossRequest<float>&, const LossOutputs<float>&);
 extern template absl::StatusOr<LossResult> Compute<double>(
-    const LossRequest<double>&, absl::Span<double>, absl::Span<double>);
+    const LossRequest<double>&, const LossOutputs<double>&);
 
 }  // namespace lossd
 

@@ -18,12 +18,13 @@ namespace internal {
 template <typename T>
 struct KernelArgs;
 struct KernelTotals;
+struct Denominator;
 
 // The computation behind one loss for one compute type.
 template <typename T>
 struct LossOps {
   // The REDUCTION_MEAN denominator (e.g. the weighted count of valid rows).
-  double (*mean_denominator)(const KernelArgs<T>& args) = nullptr;
+  Denominator (*mean_denominator)(const KernelArgs<T>& args) = nullptr;
   // Writes per-example losses and gradients as requested; returns totals.
   KernelTotals (*run)(const KernelArgs<T>& args) = nullptr;
 };
@@ -34,7 +35,14 @@ struct LossSpec {
   absl::string_view description;
   std::vector<TargetKind> target_kinds;
   std::vector<InputKind> input_kinds;  // The first is the default.
+  // The loss and its gradient as formulas, for the documentation.
+  absl::string_view formula;
   bool has_gradient = true;
+  // d loss / d target is available for floating dense targets.
+  bool has_target_gradient = false;
+  // With INPUT_KIND_PROBABILITIES every input value must lie in [0, 1] (the
+  // loss takes logs of them); losses that only compare values accept any.
+  bool checks_probabilities = false;
   // Element-wise losses have one loss per input element; the others one per
   // example (the class axis is reduced).
   bool element_wise = false;

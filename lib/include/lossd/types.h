@@ -30,7 +30,26 @@ enum class TargetKind {
   kValues,         // Real values, the input's shape.
 };
 
+// What a mean does when there is nothing to average (every example ignored
+// or masked, or an empty batch).
+enum class EmptyMeanPolicy {
+  kNaN,   // 0 / 0 = NaN, as PyTorch (the default).
+  kZero,  // 0, as Keras (divide_no_nan), Liger-Kernel and TF v1 losses.
+};
+
+// Which denominator a reduction divided the loss sum by.
+enum class DenominatorKind {
+  kOne,              // REDUCTION_NONE and REDUCTION_SUM.
+  kValidExamples,    // The count of examples neither ignored nor masked.
+  kTargetWeightSum,  // Sum of the target classes' weights over valid
+                     // examples (PyTorch's weighted mean, hard targets).
+  kValidElements,    // The count of unmasked elements (element-wise losses).
+  kBatchSize,        // The input's first dimension (REDUCTION_BATCH_MEAN).
+  kNormalizer,       // The caller's `normalizer`.
+};
+
 absl::string_view ReductionName(Reduction reduction);
+absl::string_view DenominatorKindName(DenominatorKind kind);
 absl::string_view InputKindName(InputKind kind);
 absl::string_view TargetKindName(TargetKind kind);
 
@@ -48,6 +67,7 @@ struct ReductionStatistics {
   double denominator = 1;   // What loss_sum was divided by.
   int64_t valid_count = 0;  // Examples (or elements) not ignored.
   double weight_sum = 0;    // Sum of the weights applied to valid examples.
+  DenominatorKind denominator_kind = DenominatorKind::kOne;
 };
 
 }  // namespace lossd
