@@ -4,7 +4,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/reflection.h"
 #include "lossd/compute.h"
@@ -91,8 +93,45 @@ v1::OptionDescriptor::Type ToProto(OptionType type) {
       return v1::OptionDescriptor::TYPE_BOOLEAN;
     case OptionType::kPerClass:
       return v1::OptionDescriptor::TYPE_PER_CLASS;
+    case OptionType::kChoice:
+      return v1::OptionDescriptor::TYPE_CHOICE;
   }
   return v1::OptionDescriptor::TYPE_UNSPECIFIED;
+}
+
+v1::DenominatorKind ToProto(DenominatorKind kind) {
+  switch (kind) {
+    case DenominatorKind::kOne:
+      return v1::DENOMINATOR_KIND_ONE;
+    case DenominatorKind::kValidExamples:
+      return v1::DENOMINATOR_KIND_VALID_EXAMPLES;
+    case DenominatorKind::kTargetWeightSum:
+      return v1::DENOMINATOR_KIND_TARGET_WEIGHT_SUM;
+    case DenominatorKind::kValidElements:
+      return v1::DENOMINATOR_KIND_VALID_ELEMENTS;
+    case DenominatorKind::kBatchSize:
+      return v1::DENOMINATOR_KIND_BATCH_SIZE;
+    case DenominatorKind::kNormalizer:
+      return v1::DENOMINATOR_KIND_NORMALIZER;
+  }
+  return v1::DENOMINATOR_KIND_UNSPECIFIED;
+}
+
+// The choice an enum value stands for: its name less the enum's prefix
+// (the enum's name in upper snake case), in lower case. For example
+// LABEL_SMOOTHING_RULE_OTHER_CLASSES of LabelSmoothingRule is
+// "other_classes". Empty for the UNSPECIFIED (0) value.
+std::string ChoiceName(const google::protobuf::EnumValueDescriptor& value) {
+  if (value.number() == 0) return "";
+  std::string prefix;
+  for (char c : value.type()->name()) {
+    if (absl::ascii_isupper(c) && !prefix.empty()) prefix += '_';
+    prefix += absl::ascii_toupper(c);
+  }
+  prefix += '_';
+  absl::string_view name = value.name();
+  absl::ConsumePrefix(&name, prefix);
+  return absl::AsciiStrToLower(name);
 }
 
 // The ComputeRequest field holding `loss`'s options: by convention the
@@ -144,6 +183,18 @@ absl::Status ReadOptions(const v1::ComputeRequest& request,
       case FieldDescriptor::CPPTYPE_BOOL:
         values->SetBoolean(option->name, reflection->GetBool(options, field));
         break;
+      case FieldDescriptor::CPPTYPE_ENUM: {
+        // UNSPECIFIED means the default; an unknown number is an error.
+        const int number = reflection->GetEnumValue(options, field);
+        const auto* value = field->enum_type()->FindValueByNumber(number);
+        if (value == nullptr) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              path, " = ", number, " is not a ", field->enum_type()->name()));
+        }
+        const std::string choice = ChoiceName(*value);
+        if (!choice.empty()) values->SetChoice(option->name, choice);
+        break;
+      }
       case FieldDescriptor::CPPTYPE_MESSAGE: {
         const auto& tensor = static_cast<const v1::Tensor&>(
             reflection->GetMessage(options, field));
@@ -246,6 +297,31 @@ absl::Status ComputeTyped(const v1::ComputeRequest& request,
     }
     lib.sample_weight = sample_weight.view();
   }
+  Decoded<int64_t> mask_values;
+  std::vector<uint8_t> mask;
+  if (request.has_mask()) {
+    if (absl::Status s = Decode(request.mask(), "mask", &mask_values);
+        !s.ok()) {
+      return s;
+    }
+    mask.reserve(mask_values.values().size());
+    for (int64_t v : mask_values.values()) mask.push_back(v != 0);
+    lib.mask = TensorView<uint8_t>{mask, mask_values.shape()};
+  }
+  Decoded<T> grad_output;
+  if (request.has_grad_output()) {
+    if (absl::Status s =
+            Decode(request.grad_output(), "grad_output", &grad_output);
+        !s.ok()) {
+      return s;
+    }
+    lib.grad_output = grad_output.view();
+  }
+  if (request.has_normalizer()) lib.normalizer = request.normalizer();
+  if (request.has_grad_scale()) lib.grad_scale = request.grad_scale();
+  lib.empty_mean = request.empty_mean() == v1::EMPTY_MEAN_ZERO
+                       ? EmptyMeanPolicy::kZero
+                       : EmptyMeanPolicy::kNaN;
   if (absl::Status s = ReadOptions(request, spec, &lib.options); !s.ok()) {
     return s;
   }
@@ -258,9 +334,11 @@ absl::Status ComputeTyped(const v1::ComputeRequest& request,
   // per-example losses when nothing is reduced.
   bool want_per_example = lib.reduction == Reduction::kNone;
   bool want_grad = spec.has_gradient;
+  bool want_grad_target = false;
   if (request.has_outputs()) {
     want_per_example = request.outputs().per_example();
     want_grad = request.outputs().grad_input();
+    want_grad_target = request.outputs().grad_target();
   }
   const v1::DType output_dtype = request.grad_dtype() == v1::DTYPE_UNSPECIFIED
                                      ? input_dtype
@@ -276,20 +354,36 @@ absl::Status ComputeTyped(const v1::ComputeRequest& request,
   Output<T> grad{.tensor = response->mutable_grad_input(),
                  .shape = input.shape(),
                  .dtype = output_dtype};
+  Output<T> grad_target{.tensor = response->mutable_grad_target(),
+                        .shape = input.shape(),
+                        .dtype = output_dtype};
   if (want_per_example) per_example.Allocate(PerExampleSize(spec, *shape));
   if (want_grad && spec.has_gradient) grad.Allocate(shape->elements());
   if (want_grad && !spec.has_gradient) {
     return absl::InvalidArgumentError(
         absl::StrCat(spec.name, " has no gradient; do not request grad_input"));
   }
+  if (want_grad_target) {
+    if (!spec.has_target_gradient) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          spec.name, " has no target gradient; do not request grad_target"));
+    }
+    if (!lib.dense_target.has_value()) {
+      return absl::InvalidArgumentError(
+          "outputs.grad_target needs a floating dense target");
+    }
+    grad_target.Allocate(shape->elements());
+  }
 
-  absl::StatusOr<LossResult> result =
-      Compute<T>(lib, per_example.buffer, grad.buffer);
+  absl::StatusOr<LossResult> result = Compute<T>(
+      lib, LossOutputs<T>{per_example.buffer, grad.buffer, grad_target.buffer});
   if (!result.ok()) return result.status();
   if (want_per_example) per_example.Finish();
   if (want_grad) grad.Finish();
+  if (want_grad_target) grad_target.Finish();
   if (!want_per_example) response->clear_per_example();
   if (!want_grad) response->clear_grad_input();
+  if (!want_grad_target) response->clear_grad_target();
 
   response->set_loss(result->loss);
   response->set_reduction(ToProto(lib.reduction));
@@ -298,6 +392,7 @@ absl::Status ComputeTyped(const v1::ComputeRequest& request,
   stats->set_denominator(result->statistics.denominator);
   stats->set_valid_count(result->statistics.valid_count);
   stats->set_weight_sum(result->statistics.weight_sum);
+  stats->set_denominator_kind(ToProto(result->statistics.denominator_kind));
   return absl::OkStatus();
 }
 
@@ -321,6 +416,10 @@ absl::Status ComputeFromProto(const v1::ComputeRequest& request,
   if (!v1::Reduction_IsValid(request.reduction())) {
     return absl::InvalidArgumentError(
         absl::StrCat("reduction ", request.reduction(), " is not a Reduction"));
+  }
+  if (!v1::EmptyMean_IsValid(request.empty_mean())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "empty_mean ", request.empty_mean(), " is not an EmptyMean"));
   }
   if (!v1::InputKind_IsValid(request.input_kind())) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -354,6 +453,8 @@ void DescribeLosses(v1::ListLossesResponse* response) {
     for (InputKind kind : spec.input_kinds)
       loss->add_input_kinds(ToProto(kind));
     loss->set_has_gradient(spec.has_gradient);
+    loss->set_has_target_gradient(spec.has_target_gradient);
+    loss->set_formula(std::string(spec.formula));
     loss->set_element_wise(spec.element_wise);
     if (OptionsField(spec.name) != nullptr) {
       loss->set_options_field(std::string(spec.name));
@@ -366,6 +467,12 @@ void DescribeLosses(v1::ListLossesResponse* response) {
       out->set_default_value(option.DefaultText());
       if (option.minimum) out->set_minimum(*option.minimum);
       if (option.maximum) out->set_maximum(*option.maximum);
+      for (absl::string_view choice : option.choices) {
+        out->add_choices(std::string(choice));
+      }
+      out->set_minimum_exclusive(option.minimum_exclusive);
+      out->set_logits_only(option.logits_only);
+      out->set_class_index_only(option.class_index_only);
     }
   }
 }
