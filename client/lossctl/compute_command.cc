@@ -28,9 +28,6 @@ ABSL_FLAG(std::string, labels, "",
           "forms as --input.");
 ABSL_FLAG(std::string, sample_weight, "",
           "compute: optional per-example weights. Same forms as --input.");
-ABSL_FLAG(bool, per_example, false,
-          "compute: also ask for and print each example's loss (always on "
-          "with --reduction none). bench: ask for them.");
 ABSL_FLAG(std::string, grad_out, "",
           "compute: ask for d loss / d input and write it here: FILE.npy, "
           "FILE.json, or - for JSON on stdout.");
@@ -77,7 +74,6 @@ absl::Status BuildSpec(const std::vector<std::string>& arguments,
     if (!tensor.ok()) return tensor.status();
     *flag.slot = *std::move(tensor);
   }
-  if (absl::GetFlag(FLAGS_per_example)) spec->per_example = true;
   if (!absl::GetFlag(FLAGS_grad_out).empty()) spec->grad_input = true;
   if (const std::string id = absl::GetFlag(FLAGS_request_id); !id.empty()) {
     spec->request_id = id;

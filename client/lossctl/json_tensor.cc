@@ -61,14 +61,14 @@ class Flattener {
   absl::Status AddLeaf(const json& value, const std::string& path) {
     if (value.is_boolean()) {
       if (!out_->values.empty() && !saw_boolean_) {
-        return Error(path, "mixes booleans with numbers");
+        return Error(path, "is a boolean among numbers");
       }
       saw_boolean_ = true;
       out_->values.push_back(value.get<bool>() ? 1 : 0);
       out_->integers.push_back(value.get<bool>() ? 1 : 0);
       return absl::OkStatus();
     }
-    if (saw_boolean_) return Error(path, "mixes numbers with booleans");
+    if (saw_boolean_) return Error(path, "is a number among booleans");
     if (value.is_number_unsigned()) {
       const uint64_t v = value.get<uint64_t>();
       if (v > static_cast<uint64_t>(INT64_MAX)) {

@@ -24,6 +24,9 @@ ABSL_FLAG(std::string, class_axis, "",
 ABSL_FLAG(std::string, dtype, "",
           "compute: the floating dtype JSON tensors are sent as (default "
           "float32). bench: the input's dtype.");
+ABSL_FLAG(bool, per_example, false,
+          "compute: also ask for and print each example's loss (always on "
+          "with --reduction none). bench: ask for them in every request.");
 ABSL_FLAG(std::string, grad_dtype, "",
           "compute, bench: dtype of the returned gradient (default: the "
           "input's).");
@@ -73,6 +76,7 @@ absl::Status ApplyRequestFlags(ComputeSpec* spec) {
     if (!dtype.ok()) return dtype.status();
     spec->grad_dtype = *dtype;
   }
+  if (absl::GetFlag(FLAGS_per_example)) spec->per_example = true;
   return absl::OkStatus();
 }
 
