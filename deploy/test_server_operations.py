@@ -182,6 +182,19 @@ def run(args, work):
         check(unknown_code != "OK", f"an unknown loss is refused with {unknown_code}")
         request_bytes += unknown.ByteSize()
         check(health_check(channel, "") == "SERVING", "health \"\" is SERVING")
+        # Reflection, by hand: ServerReflectionRequest{list_services: ""}.
+        reflection = channel.stream_stream(
+            "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+            request_serializer=lambda raw: raw, response_deserializer=lambda raw: raw)
+        listing_reply = b"".join(reflection(iter([b"\x3a\x00"]), timeout=10))
+        check(b"lossd.v1.LossService" in listing_reply, "reflection lists lossd.v1.LossService")
+        # Made-up methods: UNIMPLEMENTED, and all under one "unknown" label.
+        for made_up in ("/lossd.v1.LossService/NoSuchMethod", "/no.such.Service/Call"):
+            try:
+                channel.unary_unary(made_up)(b"", timeout=10)
+            except grpc.RpcError as error:
+                check(error.code() == grpc.StatusCode.UNIMPLEMENTED,
+                      f"{made_up} is {error.code().name}")
 
         after = scrape(metrics_port)
 
@@ -230,6 +243,15 @@ def run(args, work):
               f"ComputeStream response bytes {got:.0f} == {stream_response_bytes}")
         check(moved("lossd_request_size_bytes_count", grpc_method="Compute") == 4,
               "lossd_request_size_bytes_count{Compute} moved by 4")
+        check(moved("grpc_server_handled_total", grpc_service="grpc.reflection.v1alpha."
+                    "ServerReflection", grpc_method="ServerReflectionInfo", grpc_code="OK") == 1,
+              "the reflection call is counted under its own name")
+        check(moved("grpc_server_handled_total", grpc_service="unknown", grpc_method="unknown",
+                    grpc_code="UNIMPLEMENTED") == 2,
+              "made-up methods are counted as grpc_service=grpc_method=\"unknown\"")
+        check(not any("NoSuchMethod" in str(labels) or "no.such" in str(labels)
+                      for _, labels in after),
+              "no label carries a made-up method name")
         check(value(after, "lossd_in_flight_requests", grpc_method="Compute") == 0,
               "no Compute in flight afterwards")
         check(value(after, "lossd_build_info") == 1, "lossd_build_info is 1")

@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "google/protobuf/descriptor.h"
 #include "grpcpp/grpcpp.h"
 #include "lossd/registry.h"
 #include "lossd/v1/loss_service.pb.h"
@@ -42,8 +43,8 @@ using grpc::experimental::ServerRpcInfo;
 
 constexpr absl::string_view kLossService = "lossd.v1.LossService";
 
-// Past this many distinct method paths, further ones are counted as
-// "other": a client naming random methods must not grow the label space.
+// Past this many distinct methods, further ones are counted as "unknown";
+// a guard only, as the known methods are far fewer.
 constexpr size_t kMostMethods = 64;
 
 // The names gRPC and go-grpc-prometheus use for the codes 0..16.
@@ -126,6 +127,20 @@ std::string LocalHostFor(absl::string_view address) {
   if (host.empty() || host == "0.0.0.0" || host == "*") return "127.0.0.1";
   if (host == "::") return "::1";
   return host;
+}
+
+// Whether `service` serves `method`: the health service (which gRPC
+// implements without protobuf descriptors), or a method in the descriptors
+// of the services linked in (LossService, reflection).
+bool KnownMethod(const std::string& service, const std::string& method) {
+  if (service == "grpc.health.v1.Health") {
+    return method == "Check" || method == "Watch";
+  }
+  const google::protobuf::ServiceDescriptor* descriptor =
+      google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
+          service);
+  return descriptor != nullptr &&
+         descriptor->FindMethodByName(method) != nullptr;
 }
 
 // Which messages a method carries, for the byte and per-loss counts.
@@ -227,20 +242,24 @@ struct Metrics::State {
     if (auto it = methods.find(key); it != methods.end()) {
       return it->second.get();
     }
-    if (methods.size() >= kMostMethods) {
-      key = "/other/other";
+    absl::string_view trimmed(key);
+    if (!trimmed.empty() && trimmed.front() == '/') trimmed.remove_prefix(1);
+    const size_t slash = trimmed.rfind('/');
+    std::string service(slash == absl::string_view::npos
+                            ? absl::string_view()
+                            : trimmed.substr(0, slash));
+    std::string method(
+        slash == absl::string_view::npos ? trimmed : trimmed.substr(slash + 1));
+    // Paths a client made up share one entry, so they cannot grow the
+    // label space (nor this map).
+    if (!KnownMethod(service, method) || methods.size() >= kMostMethods) {
+      key = "/unknown/unknown";
+      service = method = "unknown";
       if (auto it = methods.find(key); it != methods.end()) {
         return it->second.get();
       }
     }
     auto metrics = std::make_unique<MethodMetrics>();
-    absl::string_view trimmed(key);
-    if (!trimmed.empty() && trimmed.front() == '/') trimmed.remove_prefix(1);
-    const size_t slash = trimmed.rfind('/');
-    const absl::string_view service =
-        slash == absl::string_view::npos ? "unknown" : trimmed.substr(0, slash);
-    const absl::string_view method =
-        slash == absl::string_view::npos ? trimmed : trimmed.substr(slash + 1);
     metrics->labels = {{"grpc_service", std::string(service)},
                        {"grpc_method", std::string(method)},
                        {"grpc_type", TypeName(type)}};
