@@ -50,3 +50,15 @@ fuzz: deps
 	$(FUZZ_DIR)/tests/fuzz/lossd_fuzz_seeds $(FUZZ_DIR)/corpus
 	$(FUZZ_DIR)/tests/fuzz/lossd_compute_fuzzer -max_total_time=$(FUZZ_SECONDS) \
 	  -max_len=4096 -rss_limit_mb=2048 -print_final_stats=1 $(FUZZ_DIR)/corpus
+
+# Benchmarks (docs/PERFORMANCE.md): kernels against the memory-bandwidth
+# probe, PyTorch on the same shapes, and Compute against a gRPC echo of the
+# same bytes, all in one run; prints the tables. A Release build of its own.
+BENCH_DIR ?= build-bench
+
+.PHONY: bench
+bench: deps
+	cmake -S . -B $(BENCH_DIR) -DCMAKE_BUILD_TYPE=Release
+	cmake --build $(BENCH_DIR) -j $(JOBS) --target lossd lossd_kernel_benchmark \
+	  lossd_bench_echo lossd_service_bench
+	/usr/bin/python3 bench/run_bench.py --build_dir $(BENCH_DIR)
