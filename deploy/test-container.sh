@@ -37,13 +37,16 @@ image="lossd:container-test"
 base_image="debian:bookworm-slim"
 cache_dir="${LOSSD_CONTAINER_CACHE:-/var/cache/lossd-container}"
 work="$(mktemp -d "${TMPDIR:-/tmp}/lossd-container.XXXXXX")"
-docker_bin=/usr/bin/docker  # Debian's client, the same version as its engine.
+# Debian's docker client (the same version as its engine) ahead of any other.
+export PATH="/usr/sbin:/usr/bin:/sbin:/bin:$PATH"
+docker_bin=/usr/bin/docker
 export DOCKER_HOST="unix://$work/docker.sock"
 export DOCKER_BUILDKIT=0  # The legacy builder: no frontend image to pull.
 container="lossd-test-$$"
 compose_project="lossdtest$$"
 dockerd_pid=""
 made_bridge=0
+made_podman_bridge=0
 passes=0
 failures=0
 
@@ -57,7 +60,9 @@ check() {  # check DESCRIPTION COMMAND...
 quietly() { "$@" > /dev/null 2>&1; }
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
-docker() { "$docker_bin" "$@"; }
+# Podman with its storage in the temp dir, so nothing is left on the machine.
+podman=(podman --root "$work/podman/root" --runroot "$work/podman/run")
+podman_used=0
 # Bounded stages: `stage SECONDS COMMAND...` fails the stage when it runs over
 # its own limit or the script's budget (LOSSD_CONTAINER_BUDGET, default 820 s,
 # inside CTest's 900 s so that the cleanup trap always gets to run).
@@ -85,9 +90,19 @@ cleanup() {
     done
     kill -0 "$dockerd_pid" 2>/dev/null && kill -9 "$dockerd_pid"
   fi
+  if [[ "$podman_used" -eq 1 ]]; then
+    timeout 60 "${podman[@]}" kube down "$work/podman.yaml" >/dev/null 2>&1
+    timeout 60 "${podman[@]}" rm -af >/dev/null 2>&1
+  fi
   # Mounts dockerd left behind (it unmounts on a clean stop), then the files.
   findmnt -rn -o TARGET | grep -F "$work/" | sort -r | xargs -r umount -l 2>/dev/null
-  [[ "$made_bridge" -eq 1 ]] && ip link delete docker0 2>/dev/null
+  # The bridges our dockerd and podman made, unless another engine now uses them.
+  if [[ "$made_bridge" -eq 1 ]] && ! pgrep -x dockerd >/dev/null; then
+    ip link delete docker0 2>/dev/null
+  fi
+  if [[ "$podman_used" -eq 1 && "$made_podman_bridge" -eq 1 ]] && ! pgrep -x conmon >/dev/null; then
+    ip link delete cni-podman1 2>/dev/null
+  fi
   rm -rf "$work"
   log "cleaned up (exit $code)"
   exit "$code"
@@ -98,6 +113,17 @@ trap 'exit 130' INT TERM
 if [[ "$(id -u)" -ne 0 ]]; then
   echo "test-container.sh runs Debian's dockerd and debootstrap: run it as root" >&2
   exit 1
+fi
+
+# One run per machine: dockerd's bridge (docker0) and iptables chains are
+# machine-wide, so two runs at once (several `make test`s on a shared
+# machine) would break each other. CI runs one; a second run waits a minute,
+# then reports itself skipped (exit 77, CTest's SKIP_RETURN_CODE).
+lock_file=/run/lock/lossd-container-test.lock
+exec 9> "$lock_file"
+if ! flock --wait "${LOSSD_CONTAINER_LOCK_WAIT:-60}" 9; then
+  echo "another deploy/test-container.sh holds $lock_file: skipped" >&2
+  exit 77
 fi
 
 # 1. Packages.
@@ -117,9 +143,10 @@ fi
 
 # 2. Our own dockerd.
 ip link show docker0 >/dev/null 2>&1 || made_bridge=1
+ip link show cni-podman1 >/dev/null 2>&1 || made_podman_bridge=1
 setsid dockerd --data-root "$work/data" --exec-root "$work/exec" \
   --pidfile "$work/dockerd.pid" --host "$DOCKER_HOST" \
-  > "$work/dockerd.log" 2>&1 < /dev/null &
+  > "$work/dockerd.log" 2>&1 < /dev/null 9>&- &
 dockerd_pid=$!
 deadline=$((SECONDS + 30))
 until docker info >/dev/null 2>&1; do
@@ -259,6 +286,85 @@ fi
 check "compose: the bench job printed results" grep -qiE 'throughput|requests|p50|latency' "$work/compose.log"
 check "compose down" stage 60 docker-compose -p "$compose_project" -f "$here/compose.yaml" down --volumes --remove-orphans
 
+# 8. The Kubernetes Deployment for real: podman kube play runs the rendered
+# ConfigMap + Deployment (user, read-only root, capabilities, limits, envFrom;
+# it ignores probes, Services, the HPA and the PDB). One replica, its ports
+# on 127.0.0.1 (podman would otherwise publish containerPorts on 0.0.0.0).
+podman_seconds=""
+if [[ "${LOSSD_CONTAINER_PODMAN:-1}" != 1 ]]; then
+  log "podman stage skipped (LOSSD_CONTAINER_PODMAN=${LOSSD_CONTAINER_PODMAN})"
+elif ! command -v kubectl >/dev/null 2>&1; then
+  log "podman stage skipped: no kubectl to render deploy/k8s"
+else
+  # Debian's podman on these hosts: crun fails on hybrid cgroups (use runc);
+  # the default rlimits exceed the hard limits.
+  cat > "$work/containers.conf" <<'CONF'
+[containers]
+default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+CONF
+  export CONTAINERS_CONF="$work/containers.conf"
+  podman_used=1
+  stage 120 docker save -o "$work/image.tar" "$image"
+  stage 120 "${podman[@]}" load -q -i "$work/image.tar" >/dev/null
+  rm -f "$work/image.tar"
+  read -r pod_grpc_port pod_metrics_port < <(/usr/bin/python3 -c '
+import socket
+ports = []
+for _ in range(2):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); ports.append(s.getsockname()[1]); s.close()
+print(*ports)')
+  kubectl kustomize "$here/k8s" | /usr/bin/python3 -c '
+import sys, yaml
+image, grpc_port, metrics_port = sys.argv[1:]
+documents = [d for d in yaml.safe_load_all(sys.stdin) if d and d["kind"] in ("ConfigMap", "Deployment")]
+for d in documents:
+    if d["kind"] == "Deployment":
+        d["spec"]["replicas"] = 1
+        container = d["spec"]["template"]["spec"]["containers"][0]
+        container["image"] = image
+        for port in container["ports"]:
+            port["hostIP"] = "127.0.0.1"
+            port["hostPort"] = int(grpc_port if port["name"] == "grpc" else metrics_port)
+yaml.safe_dump_all(documents, sys.stdout)' "localhost/$image" "$pod_grpc_port" "$pod_metrics_port" > "$work/podman.yaml"
+  started="$(now)"
+  if stage 120 "${podman[@]}" kube play "$work/podman.yaml" > "$work/podman.log" 2>&1; then
+    pod_container="$("${podman[@]}" ps --format '{{.Names}}' | grep -v infra | head -1)"
+    deadline=$((SECONDS + 30))
+    until quietly "${podman[@]}" exec "$pod_container" lossctl health --service=readiness --timeout=1s; do
+      [[ $SECONDS -ge $deadline ]] && break
+      sleep 0.1
+    done
+    podman_seconds="$(since "$started")"
+    check "podman kube play: the Deployment's pod serves ($podman_seconds s)" \
+      quietly "${podman[@]}" exec "$pod_container" lossctl health --service=readiness --timeout=2s
+    if [[ -n "$host_lossctl" ]]; then
+      answer="$(stage 30 "$host_lossctl" "${compute_args[@]}" --target="127.0.0.1:$pod_grpc_port" 2>&1 || true)"
+      check "podman kube play: Compute through the pod's hostPort answers $expected" loss_close "$answer"
+    fi
+    check "podman kube play: runAsUser 10001" test "$("${podman[@]}" exec "$pod_container" id -u)" = 10001
+    check "podman kube play: read-only root filesystem" \
+      test "$("${podman[@]}" inspect -f '{{.HostConfig.ReadonlyRootfs}}' "$pod_container")" = true
+    check "podman kube play: no effective capabilities" \
+      grep -q '^CapEff:[[:space:]]*0*$' <("${podman[@]}" exec "$pod_container" cat /proc/1/status)
+    check "podman kube play: the 2Gi memory limit applies" \
+      test "$("${podman[@]}" inspect -f '{{.HostConfig.Memory}}' "$pod_container")" = 2147483648
+    check "podman kube play: flags come from the ConfigMap (LOSSD_THREADS=8)" \
+      grep -qx 'LOSSD_THREADS=8' <("${podman[@]}" exec "$pod_container" env)
+    stop_started="$(now)"
+    "${podman[@]}" stop -t 30 "$pod_container" >/dev/null 2>&1 || true
+    pod_exit="$("${podman[@]}" inspect -f '{{.State.ExitCode}}' "$pod_container" 2>/dev/null || echo '?')"
+    check "podman kube play: SIGTERM exit code $pod_exit is 0 ($(since "$stop_started") s)" test "$pod_exit" = 0
+  else
+    tail -20 "$work/podman.log"
+    fail "podman kube play failed"
+  fi
+  stage 60 "${podman[@]}" kube down "$work/podman.yaml" >/dev/null 2>&1 || true
+fi
+
 echo
 echo "container measurements (Debian dockerd $(docker version -f '{{.Server.Version}}'), 2 cores):"
 echo "  image size          $image_mb MB ($image_bytes bytes)"
@@ -266,5 +372,6 @@ echo "  build time          $build_seconds s (cold: empty data root, base image 
 echo "  start to serving    ${serving_seconds:-n/a} s (host lossctl health answered)"
 echo "  start to healthy    $healthy_seconds s (docker health status, --health-interval 1s)"
 echo "  stop (SIGTERM)      $stop_seconds s to exit code $exit_code"
+[[ -n "$podman_seconds" ]] && echo "  podman kube play    $podman_seconds s from play to serving"
 echo "$passes passed, $failures failed"
 [[ "$failures" -eq 0 ]]
