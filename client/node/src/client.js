@@ -41,8 +41,15 @@ function contract(protoDir) {
       optionFields[field.name] = new Map(message.field.map((f) => [f.name, f]));
     }
   }
+  // Enum name -> its value names, for choice options given by short name.
+  const enums = {};
+  for (const [name, entry] of Object.entries(definition)) {
+    if (entry.format === 'Protocol Buffer 3 EnumDescriptorProto') {
+      enums[name.replace('lossd.v1.', '')] = entry.type.value.map((v) => v.name);
+    }
+  }
   const proto = grpc.loadPackageDefinition(definition);
-  loaded = {protoDir, Service: proto.lossd.v1.LossService, optionFields};
+  loaded = {protoDir, Service: proto.lossd.v1.LossService, optionFields, enums};
   return loaded;
 }
 
@@ -62,11 +69,23 @@ class LossdError extends Error {
 
 const camelCase = (name) => name.replace(/_([a-z])/g, (_, c) => c.toUpperCase());
 
-function enumName(prefix, value, what) {
+/** 'mean' or 'REDUCTION_MEAN' -> 'REDUCTION_MEAN', checked against `names`. */
+function enumName(prefix, value, what, names) {
   if (value === undefined || value === null) return `${prefix}UNSPECIFIED`;
-  const name = String(value).toUpperCase();
-  return name.startsWith(prefix) ? name : `${prefix}${name}`;
+  const upper = String(value).toUpperCase();
+  const name = upper.startsWith(prefix) ? upper : `${prefix}${upper}`;
+  if (names && !names.includes(name)) {
+    const choices = names.filter((n) => !n.endsWith('_UNSPECIFIED'))
+                        .map((n) => n.slice(prefix.length).toLowerCase());
+    throw new TypeError(`${what} ${value} is not one of ${choices.join(', ')}`);
+  }
+  return name;
 }
+
+/** The common prefix of an enum's value names: that of its UNSPECIFIED. */
+const enumPrefix = (names) => names[0].slice(0, -'UNSPECIFIED'.length);
+const shortName = (name) => (typeof name === 'string' ?
+    name.replace(/^(REDUCTION|DENOMINATOR_KIND)_/, '').toLowerCase() : name);
 
 function serviceConfig(retries) {
   const config = {loadBalancingConfig: [{round_robin: {}}]};
@@ -126,8 +145,9 @@ class LossClient {
       tls = false, token, timeout, retries = 3, metadata = {},
       channelOptions = {}, protoDir = defaultProtoDir(),
     } = options;
-    const {Service, optionFields} = contract(protoDir);
+    const {Service, optionFields, enums} = contract(protoDir);
     this.optionFields = optionFields;
+    this.enums = enums;
     this.targets = splitTargets(target);
     this.timeout = timeout;
     let credentials;
@@ -209,28 +229,41 @@ class LossClient {
   /** The ComputeRequest message of compute()'s arguments. */
   async makeRequest(loss, input, target, options = {}) {
     const {
-      sampleWeight, reduction, inputKind, classAxis, perExample, grad,
-      gradDtype, requestId, timeout, ...lossOptions
+      sampleWeight, mask, reduction, normalizer, emptyMean, inputKind,
+      classAxis, perExample, grad, gradTarget, gradDtype, gradOutput,
+      gradScale, requestId, timeout, ...lossOptions
     } = options;
     const request = {
       loss,
       input: toTensor(input, 'input'),
       target: toTensor(target, 'target'),
-      reduction: enumName('REDUCTION_', reduction),
-      inputKind: enumName('INPUT_KIND_', inputKind),
+      reduction: enumName('REDUCTION_', reduction, 'reduction',
+                          this.enums.Reduction),
+      emptyMean: enumName('EMPTY_MEAN_', emptyMean, 'emptyMean',
+                          this.enums.EmptyMean),
+      inputKind: enumName('INPUT_KIND_', inputKind, 'inputKind',
+                          this.enums.InputKind),
     };
     if (sampleWeight !== undefined) {
       request.sampleWeight = toTensor(sampleWeight, 'sampleWeight');
     }
+    if (mask !== undefined) request.mask = toTensor(mask, 'mask');
+    if (gradOutput !== undefined) {
+      request.gradOutput = toTensor(gradOutput, 'gradOutput');
+    }
+    if (normalizer !== undefined) request.normalizer = normalizer;
+    if (gradScale !== undefined) request.gradScale = gradScale;
     if (classAxis !== undefined) request.classAxis = classAxis;
     if (gradDtype !== undefined) request.gradDtype = dtypeName(gradDtype);
     if (requestId) request.requestId = requestId;
-    if (perExample !== undefined || grad !== undefined) {
+    if (perExample !== undefined || grad !== undefined ||
+        gradTarget !== undefined) {
       request.outputs = {
         perExample: perExample === undefined ?
             request.reduction === 'REDUCTION_NONE' : Boolean(perExample),
         gradInput: grad === undefined ? await this.hasGradient(loss, timeout) :
                                         Boolean(grad),
+        gradTarget: Boolean(gradTarget),
       };
     }
     const names = Object.keys(lossOptions);
@@ -251,7 +284,11 @@ class LossClient {
               [...fields.keys()]}`);
         }
         if (value === undefined || value === null) continue;
-        if (spec.type === 'TYPE_MESSAGE') { // A per-class Tensor.
+        if (spec.type === 'TYPE_ENUM' && typeof value === 'string') {
+          const names = this.enums[spec.typeName];
+          message[key] = enumName(enumPrefix(names), value, `${loss}.${name}`,
+                                  names);
+        } else if (spec.type === 'TYPE_MESSAGE') { // A per-class Tensor.
           const tensor = ArrayBuffer.isView(value) || Array.isArray(value) ?
               {data: ArrayBuffer.isView(value) ? value : Float64Array.from(value)} :
               value;
@@ -270,11 +307,15 @@ class LossClient {
    * array, [batch, classes] or the class axis at classAxis); target: class
    * indices (Int32Array / BigInt64Array) or a dense target of the input's
    * shape. options: reduction ('mean', 'sum', 'none', 'batch_mean'),
-   * inputKind, classAxis, sampleWeight, perExample, grad, gradDtype,
-   * requestId, timeout, and the loss's own options (labelSmoothing,
-   * classWeight, ignoreIndex, posWeight, weight; snake_case works too).
-   * Resolves to {loss, perExample, gradInput, statistics, reduction,
-   * requestId}; arrays as {data, shape, dtype}. Rejects with LossdError.
+   * normalizer, emptyMean ('nan', 'zero'), inputKind, classAxis,
+   * sampleWeight, mask, perExample, grad, gradTarget, gradDtype, gradOutput,
+   * gradScale, requestId, timeout, and the loss's own options
+   * (labelSmoothing, classWeight, ignoreIndex, labelSmoothingRule:
+   * 'other_classes', ...; snake_case works too).
+   * Resolves to {loss, perExample, gradInput, gradTarget, statistics,
+   * reduction, requestId}; arrays as {data, shape, dtype}; statistics with
+   * lossSum, denominator, validCount, weightSum, denominatorKind.
+   * Rejects with LossdError.
    */
   async compute(loss, input, target, options = {}) {
     const request = await this.makeRequest(loss, input, target, options);
@@ -283,8 +324,10 @@ class LossClient {
       loss: response.loss,
       perExample: response.perExample ? fromTensor(response.perExample) : null,
       gradInput: response.gradInput ? fromTensor(response.gradInput) : null,
-      statistics: response.statistics,
-      reduction: response.reduction.replace('REDUCTION_', '').toLowerCase(),
+      gradTarget: response.gradTarget ? fromTensor(response.gradTarget) : null,
+      statistics: {...response.statistics,
+                   denominatorKind: shortName(response.statistics.denominatorKind)},
+      reduction: shortName(response.reduction),
       requestId: response.requestId,
     };
   }

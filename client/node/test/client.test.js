@@ -87,6 +87,55 @@ test('LossClient', async (t) => {
                                         0.22019926949447058, -0.0625], 1e-14);
   });
 
+  await t.test('choices, masks, normalizer, grad_output', async () => {
+    const smoothed = await client.compute('cross_entropy', logits, labels, {
+      labelSmoothing: 0.2, labelSmoothingRule: 'other_classes'});
+    assert.ok(Math.abs(smoothed.loss - 1.3001206583445295) < 1e-12);
+    assertClose(smoothed.gradInput.data, [
+      -0.0033231422765398564, 0.048242823684932545, -0.044919681408392746,
+      -0.19601948079430484, 0.037313852539028476, 0.15870562825527637,
+      -0.02029580890977085, -0.2082365359533211, 0.22853234486309196], 1e-14);
+    await assert.rejects(
+        client.compute('cross_entropy', logits, labels,
+                       {labelSmoothingRule: 'fairseq'}),
+        /is not one of uniform, other_classes/);
+
+    const upstream = await client.compute('cross_entropy', logits, labels, {
+      reduction: 'none', gradOutput: new Float64Array([1, -2, 0.5])});
+    assertClose(upstream.gradInput.data, [
+      0.09003057317038043, 0.24472847105479764, -0.3347590442251782,
+      1.5761168847658291, -0.4238831152341709, -1.1522337695316582,
+      0.019556286635343725, -0.41235480392998164, 0.39279851729463794], 1e-14);
+
+    const masked = await client.compute('cross_entropy', logits, labels, {
+      mask: new Uint8Array([1, 0, 1]), normalizer: 4, gradScale: 2});
+    assert.equal(masked.statistics.validCount, 2);
+    assert.equal(masked.statistics.denominatorKind, 'normalizer');
+    const perExample = [0.4076059644443804, 1.551444713932051, 1.7413112966571571];
+    assert.ok(Math.abs(masked.loss - (perExample[0] + perExample[2]) / 4) < 1e-12);
+    assert.deepEqual(Array.from(masked.gradInput.data.slice(3, 6)), [0, 0, 0]);
+    const empty = await client.compute('cross_entropy', logits, labels, {
+      mask: new Uint8Array(3), emptyMean: 'zero'});
+    assert.equal(empty.loss, 0);
+    assert.ok(Number.isNaN((await client.compute(
+        'cross_entropy', logits, labels, {mask: new Uint8Array(3)})).loss));
+  });
+
+  await t.test('d loss / d target of a soft target', async () => {
+    const target = {data: new Float64Array([0.2, 0.3, 0.5, 1, 0, 0, 0, 0.5, 0.5]),
+                    shape: [3, 3]};
+    const result = await client.compute('cross_entropy', logits, target,
+                                        {gradTarget: true});
+    // d/dt of mean(-sum t log_softmax(x)) = -log_softmax(x) / 3.
+    const expected = [];
+    for (let row = 0; row < 3; ++row) {
+      const x = Array.from(logits.data.slice(3 * row, 3 * row + 3));
+      const logSum = Math.log(x.reduce((sum, v) => sum + Math.exp(v), 0));
+      for (const v of x) expected.push(-(v - logSum) / 3);
+    }
+    assertClose(result.gradTarget.data, expected, 1e-14);
+  });
+
   await t.test('a metric without gradient', async () => {
     const result = await client.compute('classification_error', logits, labels,
                                         {perExample: true});

@@ -56,6 +56,9 @@ class Statistics:
     denominator: float
     valid_count: int
     weight_sum: float
+    # Which denominator the mean used: "one", "valid_examples",
+    # "target_weight_sum", "valid_elements", "batch_size" or "normalizer".
+    denominator_kind: str = "unspecified"
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,7 @@ class ComputeResult:
     statistics: Statistics
     reduction: str  # "none", "sum", "mean" or "batch_mean": what was applied.
     request_id: str
+    grad_target: Optional[np.ndarray] = None  # When asked for (grad_target=True).
 
     @property
     def stats(self):
@@ -89,6 +93,26 @@ def _enum_value(enum, prefix, value, what):
         choices = [n[len(prefix):].lower() for n in enum.keys()
                    if not n.endswith("UNSPECIFIED")]
         raise ValueError(f"{what} {value!r} is not one of {choices}") from None
+
+
+def _enum_descriptor_value(enum_descriptor, value, what):
+    """The number of `value` ('other_classes', the full name or a number)
+    in an enum whose values share the UNSPECIFIED value's prefix."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    prefix = enum_descriptor.values_by_number[0].name[:-len("UNSPECIFIED")]
+    name = str(value).strip().upper()
+    if not name.startswith(prefix):
+        name = prefix + name
+    if name not in enum_descriptor.values_by_name:
+        choices = [v.name[len(prefix):].lower() for v in enum_descriptor.values
+                   if v.number != 0]
+        raise ValueError(f"{what} {value!r} is not one of {choices}")
+    return enum_descriptor.values_by_name[name].number
+
+
+def _short_name(enum, prefix, number):
+    return enum.Name(number)[len(prefix):].lower()
 
 
 def _service_config(retries, retry_codes):
@@ -256,8 +280,10 @@ class LossClient:
         raise error
 
     def make_request(self, loss, input, target, *, sample_weight=None,
-                     reduction=None, input_kind=None, class_axis=None,
-                     per_example=None, grad=None, grad_dtype=None,
+                     mask=None, reduction=None, normalizer=None,
+                     empty_mean=None, input_kind=None, class_axis=None,
+                     per_example=None, grad=None, grad_target=None,
+                     grad_dtype=None, grad_output=None, grad_scale=None,
                      request_id=None, **options):
         """The ComputeRequest message of compute()'s arguments."""
         pb = self._pb
@@ -265,6 +291,8 @@ class LossClient:
             loss=loss,
             reduction=_enum_value(pb.Reduction, "REDUCTION_", reduction,
                                   "reduction"),
+            empty_mean=_enum_value(pb.EmptyMean, "EMPTY_MEAN_", empty_mean,
+                                   "empty_mean"),
             input_kind=_enum_value(pb.InputKind, "INPUT_KIND_", input_kind,
                                    "input_kind"))
         # Written in place: a Tensor passed to the constructor is copied.
@@ -272,19 +300,28 @@ class LossClient:
         to_tensor(target, out=request.target)
         if sample_weight is not None:
             to_tensor(sample_weight, out=request.sample_weight)
+        if mask is not None:
+            to_tensor(mask, out=request.mask)
+        if grad_output is not None:
+            to_tensor(grad_output, out=request.grad_output)
+        if normalizer is not None:
+            request.normalizer = float(normalizer)
+        if grad_scale is not None:
+            request.grad_scale = float(grad_scale)
         if class_axis is not None:
             request.class_axis = class_axis
         if grad_dtype is not None:
             request.grad_dtype = dtype_value(grad_dtype)
         if request_id:
             request.request_id = request_id
-        if per_example is not None or grad is not None:
+        if per_example is not None or grad is not None or grad_target is not None:
             if per_example is None:
                 per_example = request.reduction == pb.REDUCTION_NONE
             if grad is None:
                 grad = self._has_gradient(loss)
             request.outputs.per_example = bool(per_example)
             request.outputs.grad_input = bool(grad)
+            request.outputs.grad_target = bool(grad_target)
         if options:
             _set_options(request, loss, options)
         return request
@@ -298,18 +335,27 @@ class LossClient:
                 axis) or a dense target (floating/uint8/bool, input's shape).
         Keyword arguments:
           sample_weight  per-example weights
+          mask           per-example (or per-element) inclusion, bool/int
           reduction      "mean" (default), "sum", "none", "batch_mean"
+          normalizer     replaces the mean's denominator (micro-batches)
+          empty_mean     "nan" (default) or "zero": the mean of nothing
           input_kind     "logits" (default), "probabilities", "log_probabilities"
           class_axis     axis of the classes in input (negative from the end)
           per_example    return per-example losses (default: only for "none")
           grad           return d loss / d input (default: when the loss has one)
-          grad_dtype     dtype of the gradient ("float32", "bfloat16", ...)
+          grad_target    return d loss / d target (losses that have it)
+          grad_dtype     dtype of the gradients ("float32", "bfloat16", ...)
+          grad_output    upstream gradient per example (reduction "none")
+          grad_scale     multiplies the returned gradients (loss scaling)
           request_id     echoed back and logged by the server
           timeout        this call's deadline in seconds
           **options      the loss's own options, the fields of its options
-                         message: cross_entropy takes class_weight,
-                         ignore_index, label_smoothing; binary_cross_entropy
-                         takes pos_weight, weight. Arrays for per-class ones.
+                         message (ComputeRequest's `options` member named
+                         after the loss; see list_losses()): e.g.
+                         cross_entropy takes class_weight, ignore_index,
+                         label_smoothing, label_smoothing_rule, z_loss,
+                         logit_softcap. Arrays for per-class options, short
+                         names ("other_classes") for choices.
         Raises LossdError (with .code and .message) when the server refuses.
         """
         request = self.make_request(loss, input, target, **kwargs)
@@ -409,7 +455,10 @@ def _set_options(request, loss, options):
                              f"{sorted(fields)}")
         if value is None:
             continue
-        if fields[name].message_type is not None:  # A per-class Tensor.
+        if fields[name].enum_type is not None:  # A choice.
+            setattr(message, name, _enum_descriptor_value(
+                fields[name].enum_type, value, f"{loss}.{name}"))
+        elif fields[name].message_type is not None:  # A per-class Tensor.
             array = np.asarray(value)
             if array.dtype.kind not in "f":
                 array = array.astype(np.float64)
@@ -429,9 +478,14 @@ def _result(response):
                      if response.HasField("per_example") else None),
         grad_input=(from_tensor(response.grad_input)
                     if response.HasField("grad_input") else None),
-        statistics=Statistics(loss_sum=statistics.loss_sum,
-                              denominator=statistics.denominator,
-                              valid_count=statistics.valid_count,
-                              weight_sum=statistics.weight_sum),
-        reduction=pb.Reduction.Name(response.reduction)[len("REDUCTION_"):].lower(),
-        request_id=response.request_id)
+        statistics=Statistics(
+            loss_sum=statistics.loss_sum,
+            denominator=statistics.denominator,
+            valid_count=statistics.valid_count,
+            weight_sum=statistics.weight_sum,
+            denominator_kind=_short_name(pb.DenominatorKind, "DENOMINATOR_KIND_",
+                                         statistics.denominator_kind)),
+        reduction=_short_name(pb.Reduction, "REDUCTION_", response.reduction),
+        request_id=response.request_id,
+        grad_target=(from_tensor(response.grad_target)
+                     if response.HasField("grad_target") else None))

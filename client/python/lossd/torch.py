@@ -117,6 +117,13 @@ def remote_loss(input, target, *, loss="cross_entropy", client=None,
     ignore_index, pos_weight, ...); tensors are accepted for array options.
     """
     client = client or default_client()
+    for name in ("grad_output", "grad_scale", "grad_target", "grad",
+                 "per_example"):
+        if name in kwargs:
+            raise ValueError(
+                f"remote_loss sets {name} itself: autograd supplies the "
+                "upstream gradient (loss.backward(gradient)); scale the loss "
+                "to scale gradients")
     return RemoteLossFunction.apply(input, target, sample_weight, client, loss,
                                     tuple(sorted(kwargs.items())))
 

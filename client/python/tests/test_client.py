@@ -116,6 +116,93 @@ class ComputeTest(support.ServerTestCase):
         # bfloat16 values have 16 zero low bits.
         self.assertTrue(np.all(bf16.view(np.uint32) & 0xFFFF == 0))
 
+    def test_mask_and_the_denominator_kind(self):
+        logits = self.rng.normal(size=(10, 4))
+        labels = self.rng.integers(0, 4, size=10)
+        mask = np.array([1, 0, 1, 1, 0, 1, 1, 1, 0, 1], dtype=bool)
+        result = self.client.compute("cross_entropy", logits, labels, mask=mask)
+        expected, expected_grad = torch_value_and_grad(
+            F.cross_entropy, logits, torch.tensor(np.where(mask, labels, -100)))
+        self.assertAlmostEqual(result.loss, float(expected), places=12)
+        np.testing.assert_allclose(result.grad_input, expected_grad, atol=1e-14)
+        self.assertEqual(result.statistics.valid_count, 7)
+        self.assertEqual(result.statistics.denominator_kind, "valid_examples")
+
+    def test_normalizer_grad_scale_and_empty_mean(self):
+        logits = self.rng.normal(size=(6, 3))
+        labels = self.rng.integers(0, 3, size=6)
+        plain = self.client.compute("cross_entropy", logits, labels)
+        normalized = self.client.compute("cross_entropy", logits, labels,
+                                         normalizer=24, grad_scale=8)
+        self.assertEqual(normalized.statistics.denominator_kind, "normalizer")
+        self.assertAlmostEqual(normalized.loss, plain.loss * 6 / 24, places=14)
+        np.testing.assert_allclose(normalized.grad_input,
+                                   plain.grad_input * 6 / 24 * 8, rtol=1e-12)
+        nothing = np.zeros(6, dtype=np.uint8)
+        self.assertTrue(np.isnan(self.client.compute(
+            "cross_entropy", logits, labels, mask=nothing).loss))
+        self.assertEqual(self.client.compute(
+            "cross_entropy", logits, labels, mask=nothing,
+            empty_mean="zero").loss, 0.0)
+
+    def test_grad_output_is_the_upstream_gradient(self):
+        logits = self.rng.normal(size=(5, 4))
+        labels = self.rng.integers(0, 4, size=5)
+        upstream = self.rng.normal(size=5)
+        result = self.client.compute("cross_entropy", logits, labels,
+                                     reduction="none", grad_output=upstream)
+        x = torch.tensor(logits, requires_grad=True)
+        F.cross_entropy(x, torch.tensor(labels), reduction="none").backward(
+            torch.tensor(upstream))
+        np.testing.assert_allclose(result.grad_input, x.grad.numpy(),
+                                   atol=1e-14)
+
+    def test_gradient_with_respect_to_a_soft_target(self):
+        logits = self.rng.normal(size=(4, 5))
+        target = self.rng.dirichlet(np.ones(5), size=4)
+        result = self.client.compute("cross_entropy", logits, target,
+                                     grad_target=True)
+        t = torch.tensor(target, requires_grad=True)
+        F.cross_entropy(torch.tensor(logits), t).backward()
+        np.testing.assert_allclose(result.grad_target, t.grad.numpy(),
+                                   atol=1e-14)
+        self.assertIsNotNone(result.grad_input)
+
+    def test_choice_and_boolean_options(self):
+        logits = self.rng.normal(size=(6, 4))
+        labels = self.rng.integers(0, 4, size=6)
+        e = 0.2
+        result = self.client.compute("cross_entropy", logits, labels,
+                                     label_smoothing=e,
+                                     label_smoothing_rule="other_classes")
+        one_hot = np.eye(4)[labels]
+        smoothed = one_hot * (1 - e) + e * (1 - one_hot) / 3
+        expected, expected_grad = torch_value_and_grad(
+            F.cross_entropy, logits, torch.tensor(smoothed))
+        self.assertAlmostEqual(result.loss, float(expected), places=12)
+        np.testing.assert_allclose(result.grad_input, expected_grad, atol=1e-14)
+        with self.assertRaisesRegex(ValueError, "'uniform', 'other_classes'"):
+            self.client.compute("cross_entropy", logits, labels,
+                                label_smoothing_rule="fairseq")
+
+        log_p = np.log(self.rng.dirichlet(np.ones(4), size=6))
+        log_q = np.log(self.rng.dirichlet(np.ones(4), size=6))
+        result = self.client.compute("kl_div", log_p, log_q, log_target=True,
+                                     reduction="batch_mean")
+        expected, expected_grad = torch_value_and_grad(
+            F.kl_div, log_p, torch.tensor(log_q), log_target=True,
+            reduction="batchmean")
+        self.assertAlmostEqual(result.loss, float(expected), places=12)
+        np.testing.assert_allclose(result.grad_input, expected_grad, atol=1e-14)
+
+        prediction = self.rng.normal(size=(3, 4)) * 3
+        target = self.rng.normal(size=(3, 4))
+        result = self.client.compute("huber", prediction, target, delta=0.5)
+        expected, expected_grad = torch_value_and_grad(
+            F.huber_loss, prediction, torch.tensor(target), delta=0.5)
+        self.assertAlmostEqual(result.loss, float(expected), places=12)
+        np.testing.assert_allclose(result.grad_input, expected_grad, atol=1e-14)
+
     def test_metric_without_gradient(self):
         logits = np.array([[2.0, 1.0], [0.0, 3.0], [1.0, 0.0]], np.float32)
         labels = np.array([0, 0, 0])
@@ -163,6 +250,8 @@ class ComputeTest(support.ServerTestCase):
             self.client.compute("cross_entropy", logits, [0, 1], smoothing=0.1)
         with self.assertRaisesRegex(ValueError, "takes no options"):
             self.client.compute("mse", logits, logits, label_smoothing=0.1)
+        with self.assertRaisesRegex(ValueError, "empty_mean 'one'"):
+            self.client.compute("mse", logits, logits, empty_mean="one")
         with self.assertRaisesRegex(ValueError, "reduction 'average'"):
             self.client.compute("mse", logits, logits, reduction="average")
 

@@ -121,6 +121,18 @@ class RemoteLossTest(support.ServerTestCase):
         torch.testing.assert_close(
             value, F.cross_entropy(logits.detach(), target, label_smoothing=0.05))
 
+    def test_mask_and_refused_keywords(self):
+        logits = self.logits(6, 3)
+        target = self.labels(6, 3)
+        mask = torch.tensor([True, False, True, True, False, True])
+        remote = lossd_torch.remote_loss(logits, target, client=self.client,
+                                         mask=mask)
+        reference = F.cross_entropy(logits, torch.where(mask, target, -100))
+        self.assert_same_as(reference, remote, [logits])
+        with self.assertRaisesRegex(ValueError, "grad_scale"):
+            lossd_torch.remote_loss(logits, target, client=self.client,
+                                    grad_scale=2.0)
+
     def test_sample_weight(self):
         logits = self.logits(6, 3)
         target = self.labels(6, 3)
