@@ -111,8 +111,15 @@ def _enum_descriptor_value(enum_descriptor, value, what):
     return enum_descriptor.values_by_name[name].number
 
 
+_short_names = {}
+
+
 def _short_name(enum, prefix, number):
-    return enum.Name(number)[len(prefix):].lower()
+    """'mean' for REDUCTION_MEAN; cached (enum wrappers are slow)."""
+    key = (prefix, number)
+    if key not in _short_names:
+        _short_names[key] = enum.Name(number)[len(prefix):].lower()
+    return _short_names[key]
 
 
 def _service_config(retries, retry_codes):
@@ -239,6 +246,8 @@ class LossClient:
         """Server indices for the next call: round-robin, servers that are
         up first, those recently UNAVAILABLE last."""
         count = len(self._stubs)
+        if count == 1:
+            return (0,)
         with self._next_lock:
             first = next(self._next) % count
             now = time.monotonic()

@@ -34,6 +34,19 @@ _NAME_BY_KIND = {
 }
 # Friendly spellings accepted wherever a dtype is asked for (grad_dtype).
 _ALIASES = {"bfloat16": "DTYPE_BFLOAT16", "bf16": "DTYPE_BFLOAT16"}
+_enum_cache = {}
+
+
+def _dtype_numbers():
+    """{name: number} and {number: name} of DType, looked up once (the
+    protobuf enum wrappers cost microseconds a call)."""
+    if not _enum_cache:
+        pb = _stubs.modules().tensor_pb2
+        _enum_cache["number"] = {v.name: v.number
+                                 for v in pb.DType.DESCRIPTOR.values}
+        _enum_cache["name"] = {v.number: v.name
+                               for v in pb.DType.DESCRIPTOR.values}
+    return _enum_cache["number"], _enum_cache["name"]
 
 
 def dtype_value(dtype):
@@ -83,7 +96,7 @@ def to_tensor(value, *, dtype=None, out=None):
         array = array.astype(wire)
     tensor = pb.Tensor() if out is None else out
     tensor.Clear()
-    tensor.dtype = pb.DType.Value(name)
+    tensor.dtype = _dtype_numbers()[0][name]
     tensor.shape.extend(array.shape)
     # tobytes() is the one copy: protobuf takes only `bytes`.
     tensor.raw = np.ascontiguousarray(array).tobytes()
@@ -101,9 +114,8 @@ def bfloat16_tensor(bits, shape):
 
 def from_tensor(tensor):
     """The numpy array of a Tensor (BFLOAT16 arrives as float32)."""
-    pb = _stubs.modules().tensor_pb2
     shape = tuple(tensor.shape)
-    name = pb.DType.Name(tensor.dtype)
+    name = _dtype_numbers()[1].get(tensor.dtype, "DTYPE_UNSPECIFIED")
     if tensor.raw or not (tensor.float_values or tensor.double_values or
                           tensor.int64_values):
         if name == "DTYPE_UNSPECIFIED":
