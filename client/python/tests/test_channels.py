@@ -46,14 +46,19 @@ class ChannelTest(unittest.TestCase):
         target = "ipv4:" + ",".join(s.target for s in self.servers)
         with LossClient(target, timeout=30) as client:
             self.assertEqual(client.targets, [target])
-            # round_robin connects to every address before picking; wait for it.
-            grpc.channel_ready_future(client._channels[0]).result(timeout=30)
-            for i in range(8):
-                self.compute(client, f"name-{i}")
+            # The channel is ready once one address is; the other joins the
+            # rotation when connected. Call until both have answered (the
+            # request log is written as calls finish), at most 400 times.
+            calls = 0
+            while calls < 400 and not all(
+                    requests_served(s, "name-") for s in self.servers):
+                for _ in range(8):
+                    self.compute(client, f"name-{calls}")
+                    calls += 1
         for server in self.servers:
             server.stop()
         served = [requests_served(s, "name-") for s in self.servers]
-        self.assertEqual(sum(served), 8)
+        self.assertEqual(sum(served), calls)
         self.assertTrue(all(count > 0 for count in served), served)
 
     def test_a_dead_server_is_skipped(self):
