@@ -101,8 +101,16 @@ int RunCompute(const std::vector<std::string>& arguments) {
   }
   if (absl::GetFlag(FLAGS_dry_run)) return kExitOk;
 
-  auto stub = v1::LossService::NewStub(MakeChannel(TargetFlag()));
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+      MakeChannel(TargetFlag());
+  if (!channel.ok()) return ReportUsageError("compute", channel.status());
+  absl::StatusOr<std::string> authorization = AuthorizationFromFlags();
+  if (!authorization.ok()) {
+    return ReportUsageError("compute", authorization.status());
+  }
+  auto stub = v1::LossService::NewStub(*channel);
   grpc::ClientContext context;
+  AddAuthorization(*authorization, &context);
   context.set_deadline(DeadlineAfter(TimeoutOr(absl::Seconds(30))));
   v1::ComputeResponse response;
   const grpc::Status status = stub->Compute(&context, *request, &response);

@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "file_io.h"
 
 ABSL_FLAG(std::string, target, "localhost:50051",
           "lossd address host:port. bench takes a comma list and balances "
@@ -20,8 +21,64 @@ ABSL_FLAG(absl::Duration, timeout, absl::ZeroDuration(),
           "Deadline of each call, e.g. 500ms or 10s. 0 means the command's "
           "default: health 1s, list and compute 30s, bench 10s.");
 
+ABSL_FLAG(bool, tls, false,
+          "Connect with TLS, trusting the system's roots (or --tls_ca_file).");
+ABSL_FLAG(std::string, tls_ca_file, "",
+          "PEM roots that sign the server's certificate; implies --tls.");
+ABSL_FLAG(std::string, tls_cert_file, "",
+          "PEM client certificate chain for mutual TLS; implies --tls.");
+ABSL_FLAG(std::string, tls_key_file, "", "PEM private key of --tls_cert_file.");
+ABSL_FLAG(std::string, tls_server_name, "",
+          "The name to check the server's certificate against, when the "
+          "target's host is not in it (e.g. an IP address).");
+ABSL_FLAG(std::string, token_file, "",
+          "File whose first non-blank line is the bearer token sent as "
+          "`authorization: Bearer <token>` (health does not need it).");
+ABSL_FLAG(std::string, token, "",
+          "The bearer token itself (visible in the process list: prefer "
+          "--token_file).");
+
 namespace lossctl {
 namespace {
+
+absl::StatusOr<std::string> ReadPem(const std::string& path,
+                                    absl::string_view flag) {
+  absl::StatusOr<std::string> pem = ReadFile(path);
+  if (!pem.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag, ": ", pem.status().message()));
+  }
+  return pem;
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> Credentials() {
+  const std::string ca_file = absl::GetFlag(FLAGS_tls_ca_file);
+  const std::string cert_file = absl::GetFlag(FLAGS_tls_cert_file);
+  const std::string key_file = absl::GetFlag(FLAGS_tls_key_file);
+  if (!absl::GetFlag(FLAGS_tls) && ca_file.empty() && cert_file.empty() &&
+      key_file.empty()) {
+    return grpc::InsecureChannelCredentials();
+  }
+  if (cert_file.empty() != key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "--tls_cert_file and --tls_key_file go together");
+  }
+  grpc::SslCredentialsOptions options;
+  if (!ca_file.empty()) {
+    absl::StatusOr<std::string> roots = ReadPem(ca_file, "tls_ca_file");
+    if (!roots.ok()) return roots.status();
+    options.pem_root_certs = *std::move(roots);
+  }
+  if (!cert_file.empty()) {
+    absl::StatusOr<std::string> chain = ReadPem(cert_file, "tls_cert_file");
+    if (!chain.ok()) return chain.status();
+    absl::StatusOr<std::string> key = ReadPem(key_file, "tls_key_file");
+    if (!key.ok()) return key.status();
+    options.pem_cert_chain = *std::move(chain);
+    options.pem_private_key = *std::move(key);
+  }
+  return grpc::SslCredentials(options);
+}
 
 struct HostPort {
   std::string host;
@@ -131,9 +188,16 @@ absl::StatusOr<std::string> ChannelTarget(
                       absl::StrJoin(addresses, ","));
 }
 
-std::shared_ptr<grpc::Channel> MakeChannel(const std::string& channel_target,
-                                           int connection_index) {
+absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(
+    const std::string& channel_target, int connection_index) {
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      Credentials();
+  if (!credentials.ok()) return credentials.status();
   grpc::ChannelArguments arguments;
+  if (const std::string name = absl::GetFlag(FLAGS_tls_server_name);
+      !name.empty()) {
+    arguments.SetSslTargetNameOverride(name);
+  }
   arguments.SetMaxReceiveMessageSize(-1);
   arguments.SetMaxSendMessageSize(-1);
   arguments.SetLoadBalancingPolicyName("round_robin");
@@ -143,8 +207,36 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& channel_target,
     arguments.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     arguments.SetInt("lossctl.connection_index", connection_index);
   }
-  return grpc::CreateCustomChannel(
-      channel_target, grpc::InsecureChannelCredentials(), arguments);
+  return grpc::CreateCustomChannel(channel_target, *credentials, arguments);
+}
+
+absl::StatusOr<std::string> AuthorizationFromFlags() {
+  std::string token = absl::GetFlag(FLAGS_token);
+  if (const std::string path = absl::GetFlag(FLAGS_token_file); !path.empty()) {
+    absl::StatusOr<std::string> contents = ReadFile(path);
+    if (!contents.ok()) return contents.status();
+    token.clear();
+    for (absl::string_view line : absl::StrSplit(*contents, '\n')) {
+      line = absl::StripAsciiWhitespace(line);
+      if (!line.empty()) {
+        token = std::string(line);
+        break;
+      }
+    }
+    if (token.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--token_file ", path, " holds no token"));
+    }
+  }
+  if (token.empty()) return std::string();
+  return absl::StrCat("Bearer ", token);
+}
+
+void AddAuthorization(const std::string& authorization,
+                      grpc::ClientContext* context) {
+  if (!authorization.empty()) {
+    context->AddMetadata("authorization", authorization);
+  }
 }
 
 absl::Duration TimeoutOr(absl::Duration fallback) {

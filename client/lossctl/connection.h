@@ -26,11 +26,21 @@ absl::StatusOr<std::vector<std::string>> SplitTargets(absl::string_view text);
 absl::StatusOr<std::string> ChannelTarget(
     const std::vector<std::string>& targets);
 
-// An insecure channel with no message size limits and the round_robin load
-// balancing policy. Channels made with distinct `connection_index` values
-// (>= 0) never share a TCP connection; with -1 gRPC may share one.
-std::shared_ptr<grpc::Channel> MakeChannel(const std::string& channel_target,
-                                           int connection_index = -1);
+// A channel with the credentials the TLS flags ask for (plaintext without
+// them), no message size limits and the round_robin load balancing policy.
+// Channels made with distinct `connection_index` values (>= 0) never share
+// a TCP connection; with -1 gRPC may share one. Errors: unreadable PEM
+// files, a client certificate without its key.
+absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(
+    const std::string& channel_target, int connection_index = -1);
+
+// The `authorization` metadata value for --token / --token_file
+// ("Bearer <token>"), or empty when neither is set.
+absl::StatusOr<std::string> AuthorizationFromFlags();
+
+// Adds the authorization metadata (if any) to a call.
+void AddAuthorization(const std::string& authorization,
+                      grpc::ClientContext* context);
 
 // The --timeout flag, or `fallback` when it is zero (each command has its
 // own sensible default).

@@ -21,7 +21,14 @@ int RunHealth(const std::vector<std::string>& arguments) {
     std::fprintf(stderr, "lossctl health takes no arguments\n");
     return kExitRpcFailed;
   }
-  auto stub = grpc::health::v1::Health::NewStub(MakeChannel(TargetFlag()));
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+      MakeChannel(TargetFlag());
+  if (!channel.ok()) {
+    std::fprintf(stderr, "lossctl health: %s\n",
+                 std::string(channel.status().message()).c_str());
+    return kExitRpcFailed;
+  }
+  auto stub = grpc::health::v1::Health::NewStub(*channel);
   grpc::ClientContext context;
   context.set_deadline(DeadlineAfter(TimeoutOr(absl::Seconds(1))));
   grpc::health::v1::HealthCheckRequest request;

@@ -85,8 +85,16 @@ int RunList(const std::vector<std::string>& arguments) {
   }
   absl::StatusOr<OutputFormat> format = OutputFormatFlag();
   if (!format.ok()) return ReportUsageError("list", format.status());
-  auto stub = v1::LossService::NewStub(MakeChannel(TargetFlag()));
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+      MakeChannel(TargetFlag());
+  if (!channel.ok()) return ReportUsageError("list", channel.status());
+  absl::StatusOr<std::string> authorization = AuthorizationFromFlags();
+  if (!authorization.ok()) {
+    return ReportUsageError("list", authorization.status());
+  }
+  auto stub = v1::LossService::NewStub(*channel);
   grpc::ClientContext context;
+  AddAuthorization(*authorization, &context);
   context.set_deadline(DeadlineAfter(TimeoutOr(absl::Seconds(30))));
   v1::ListLossesResponse response;
   const grpc::Status status =
