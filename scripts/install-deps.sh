@@ -9,6 +9,9 @@ for package in "${wanted[@]}"; do
   status="$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)"
   [[ "$status" == "install ok installed" ]] || missing+=("$package")
 done
+# The Node client's tests need npm. Debian's npm package conflicts with a
+# NodeSource nodejs (which bundles npm), so ask for it only when absent.
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 [[ ${#missing[@]} -eq 0 ]] && exit 0
 echo "install-deps: installing ${missing[*]}"
 sudo=""

@@ -154,6 +154,10 @@ int Run() {
   health->SetServingStatus(true);
   health->SetServingStatus(kLivenessService, true);
   health->SetServingStatus(kReadinessService, true);
+  // Clients that check the service by its full name (as grpc-health-probe
+  // --service does) follow readiness.
+  const std::string service_name(lossd::v1::LossService::service_full_name());
+  health->SetServingStatus(service_name, true);
   if (const std::string metrics_address = absl::GetFlag(FLAGS_metrics_address);
       !metrics_address.empty()) {
     absl::StatusOr<int> metrics_port = metrics.Serve(metrics_address);
@@ -184,6 +188,7 @@ int Run() {
     // Not ready, still live: probes must not restart a draining server.
     health->SetServingStatus("", false);
     health->SetServingStatus(kReadinessService, false);
+    health->SetServingStatus(service_name, false);
     const absl::Duration grace =
         absl::Seconds(absl::GetFlag(FLAGS_grace_period_seconds));
     server->Shutdown(

@@ -279,6 +279,9 @@ TEST_F(ServerTest, HealthServesThenSigtermExitsZero) {
   absl::StatusOr<int> health = CheckHealth(channel_, "");
   ASSERT_TRUE(health.ok()) << health.status();
   EXPECT_EQ(*health, 1);  // SERVING
+  health = CheckHealth(channel_, "lossd.v1.LossService");
+  ASSERT_TRUE(health.ok()) << health.status();
+  EXPECT_EQ(*health, 1);
   absl::StatusOr<int> status = server_->SignalAndWait(SIGTERM, 15);
   ASSERT_TRUE(status.ok()) << status.status();
   EXPECT_TRUE(WIFEXITED(*status));
