@@ -13,7 +13,7 @@
 // This equals PyTorch's (1 - y) x + (1 + (q - 1) y) softplus(-x), which is NaN
 // at infinite logits. Terms whose coefficient is 0 are skipped.
 // On probabilities (PyTorch clamps each log at -100 and the gradient's
-// denominator at 1e-12; so do we):
+// denominator at 1e-12f; so do we):
 //   loss = -w [y' log p + (1 - y') log(1 - p)]
 //   d loss / dp  = w (p - y') / max(p (1 - p), 1e-12)
 //   d loss / dy' = -w [log p - log(1 - p)]   (with the clamped logs)
@@ -33,7 +33,8 @@ constexpr absl::string_view kWeight = "weight";
 constexpr absl::string_view kLabelSmoothing = "label_smoothing";
 constexpr absl::string_view kLabelSmoothingRule = "label_smoothing_rule";
 constexpr double kMinLog = -100;
-constexpr double kMinDenominator = 1e-12;
+// PyTorch's EPSILON is the float literal 1e-12f, also in double.
+constexpr double kMinDenominator = static_cast<double>(1e-12f);
 
 struct BinaryCrossEntropy {
   template <typename T>

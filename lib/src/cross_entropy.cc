@@ -270,12 +270,14 @@ class RowComputer {
     }
     loss += settings_.z_loss * s * lse * lse;
     if (grad != nullptr) {
-      const double p_factor =
-          sum_a + 2 * settings_.z_loss * s * lse + epsilon * sum_ap;
+      const double z_factor = 2 * settings_.z_loss * s * lse;
       for (int64_t c = 0; c < classes_; ++c) {
         const double p = probability_[c];
         const double a = coefficient_[c];
-        double g = p * p_factor - a - epsilon * a * p;
+        // Grouped so that the terms that cancel (p sum(a) - a when p = 1)
+        // cancel exactly.
+        double g = (p * sum_a - a) + p * z_factor;
+        if (epsilon != 0) g += epsilon * p * (sum_ap - a);
         if (settings_.softcap > 0) g *= chain_[c];
         grad[c] = T(scale * g);
       }
