@@ -47,6 +47,9 @@ compose_project="lossdtest$$"
 dockerd_pid=""
 made_bridge=0
 made_podman_bridge=0
+ip_forward_before=""
+forward_policy_before=""
+cni_chains_before=0
 passes=0
 failures=0
 
@@ -75,6 +78,23 @@ stage() {
   timeout --kill-after=10 "$limit" "$@"
 }
 
+# remove_chains REGEX: the iptables chains matching REGEX (filter and nat
+# tables), with the rules that jump to them.
+remove_chains() {
+  local pattern="$1" table rule chain
+  for table in filter nat; do
+    while read -r rule; do
+      eval "iptables -t $table ${rule/#-A/-D}"
+    done < <(iptables -t "$table" -S | grep -E -- "-j ($pattern)( |$)" | grep -vE "^-A ($pattern) ")
+    for chain in $(iptables -t "$table" -S | awk -v p="^($pattern)$" '$1 == "-N" && $2 ~ p {print $2}'); do
+      iptables -t "$table" -F "$chain"
+    done
+    for chain in $(iptables -t "$table" -S | awk -v p="^($pattern)$" '$1 == "-N" && $2 ~ p {print $2}'); do
+      iptables -t "$table" -X "$chain"
+    done
+  done
+}
+
 cleanup() {
   local code=$?
   set +e
@@ -100,8 +120,11 @@ cleanup() {
   if [[ "$made_bridge" -eq 1 ]] && ! pgrep -x dockerd >/dev/null; then
     ip link delete docker0 2>/dev/null
   fi
-  if [[ "$podman_used" -eq 1 && "$made_podman_bridge" -eq 1 ]] && ! pgrep -x conmon >/dev/null; then
-    ip link delete cni-podman1 2>/dev/null
+  if [[ "$podman_used" -eq 1 ]] && ! pgrep -x conmon >/dev/null; then
+    [[ "$made_podman_bridge" -eq 1 ]] && ip link delete cni-podman1 2>/dev/null
+    [[ "$cni_chains_before" -eq 0 ]] && remove_chains 'CNI-[A-Z0-9-]+'
+    [[ -n "$forward_policy_before" ]] && iptables -P FORWARD "$forward_policy_before"
+    [[ -n "$ip_forward_before" ]] && echo "$ip_forward_before" > /proc/sys/net/ipv4/ip_forward
   fi
   rm -rf "$work"
   log "cleaned up (exit $code)"
@@ -144,8 +167,16 @@ fi
 # 2. Our own dockerd.
 ip link show docker0 >/dev/null 2>&1 || made_bridge=1
 ip link show cni-podman1 >/dev/null 2>&1 || made_podman_bridge=1
+# Podman's CNI plugins change these machine-wide; put them back afterwards.
+ip_forward_before="$(cat /proc/sys/net/ipv4/ip_forward)"
+forward_policy_before="$(iptables -S FORWARD 2>/dev/null | awk '$1 == "-P" {print $3}')"
+iptables -t nat -S 2>/dev/null | grep -q '^-N CNI-' && cni_chains_before=1
+# --iptables=false --ip-forward=false: no machine-wide firewall or sysctl
+# changes. Published ports still work (docker-proxy), containers on one
+# network reach each other, and the image build uses the host's network.
 setsid dockerd --data-root "$work/data" --exec-root "$work/exec" \
   --pidfile "$work/dockerd.pid" --host "$DOCKER_HOST" \
+  --iptables=false --ip-forward=false \
   > "$work/dockerd.log" 2>&1 < /dev/null 9>&- &
 dockerd_pid=$!
 deadline=$((SECONDS + 30))
