@@ -53,8 +53,9 @@ class LoadRun {
 
   LoadResult Execute(ProgressLine* progress) {
     if (progress != nullptr) {
-      const double planned = end_ == INT64_MAX ? 0 : (end_ - start_) * 1e-9;
-      progress->Begin(Label(), planned, start_);
+      const double planned =
+          end_ == INT64_MAX ? 0 : (end_ - measure_start_) * 1e-9;
+      progress->Begin(Label(), measure_start_, planned, start_);
     }
     std::thread dispatcher;
     if (point_.rate) {

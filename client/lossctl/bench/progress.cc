@@ -11,11 +11,11 @@ namespace lossctl::bench {
 ProgressLine::ProgressLine(bool wanted)
     : enabled_(wanted && isatty(STDERR_FILENO)) {}
 
-void ProgressLine::Begin(const std::string& label, double planned_seconds,
-                         int64_t now_nanos) {
+void ProgressLine::Begin(const std::string& label, int64_t measure_start_nanos,
+                         double planned_seconds, int64_t now_nanos) {
   label_ = label;
   planned_seconds_ = planned_seconds;
-  begin_nanos_ = now_nanos;
+  measure_start_nanos_ = measure_start_nanos;
   last_draw_nanos_ = now_nanos;
   last_succeeded_ = 0;
   rate_ = 0;
@@ -29,10 +29,11 @@ void ProgressLine::Update(const Recorder::Progress& progress,
   rate_ = (progress.succeeded - last_succeeded_) / since_draw;
   last_succeeded_ = progress.succeeded;
   last_draw_nanos_ = now_nanos;
-  const double elapsed = (now_nanos - begin_nanos_) * 1e-9;
+  const double elapsed = (now_nanos - measure_start_nanos_) * 1e-9;
   const std::string time =
-      planned_seconds_ > 0
-          ? absl::StrFormat("%5.1fs/%.0fs", elapsed, planned_seconds_)
+      elapsed < 0 ? absl::StrFormat("warm-up %.1fs", -elapsed)
+      : planned_seconds_ > 0
+          ? absl::StrFormat("%5.1fs/%.1fs", elapsed, planned_seconds_)
           : absl::StrFormat("%5.1fs", elapsed);
   // \r and erase-to-end-of-line: the line redraws in place.
   std::fprintf(stderr,

@@ -17,10 +17,11 @@ class ProgressLine {
   // Enabled only if `wanted` and stderr is a terminal.
   explicit ProgressLine(bool wanted);
 
-  // Starts a run called `label` ("concurrency 16"); `planned_seconds` is 0
-  // when the run's length is not known in advance.
-  void Begin(const std::string& label, double planned_seconds,
-             int64_t now_nanos);
+  // Starts a run called `label` ("concurrency 16") whose measurement
+  // starts at `measure_start_nanos` (before it, the line says warm-up) and
+  // lasts `planned_seconds` (0 when not known in advance).
+  void Begin(const std::string& label, int64_t measure_start_nanos,
+             double planned_seconds, int64_t now_nanos);
   // Redraws the line, at most a few times a second.
   void Update(const Recorder::Progress& progress, int64_t now_nanos);
   // Erases the line.
@@ -32,7 +33,7 @@ class ProgressLine {
   bool enabled_;
   std::string label_;
   double planned_seconds_ = 0;
-  int64_t begin_nanos_ = 0;
+  int64_t measure_start_nanos_ = 0;
   int64_t last_draw_nanos_ = 0;
   int64_t last_succeeded_ = 0;
   double rate_ = 0;
