@@ -37,8 +37,8 @@ class LatencyHistogram {
   double mean() const { return count_ ? sum_ / count_ : 0; }
 
   // The nearest-rank q-quantile, q in [0, 1] (0.99 for p99): within 1% (or
-  // 1 ns, for values under 100 ns) of the sample ranked ceil(q * count). 0 when empty; q <= 0 gives min and
-  // q >= 1 max, exactly.
+  // 1 ns, for values under 100 ns) of the sample ranked ceil(q * count). 0 when
+  // empty; q <= 0 gives min and q >= 1 max, exactly.
   int64_t Percentile(double q) const;
 
   // The bucket `nanos` falls in (exposed for tests).
