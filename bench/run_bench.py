@@ -155,10 +155,11 @@ class Server:
 
 
 def service_call(build_dir, server, service, rows, classes, concurrency,
-                 warmup, requests, max_seconds, reset_peak_rss=False):
+                 warmup, requests, max_seconds, reset_peak_rss=False,
+                 dtype="float32"):
     command = [os.path.join(build_dir, "bench", "lossd_service_bench"),
                f"--target={server.target}", f"--service={service}",
-               f"--rows={rows}", f"--classes={classes}",
+               f"--rows={rows}", f"--classes={classes}", f"--dtype={dtype}",
                f"--concurrency={concurrency}", f"--warmup_requests={warmup}",
                f"--requests={requests}", f"--max_seconds={max_seconds}",
                f"--server_pid={server.pid}"]
@@ -171,19 +172,31 @@ def service_call(build_dir, server, service, rows, classes, concurrency,
     return json.loads(completed.stdout)
 
 
-# (label, rows, classes, concurrency, measured requests, max seconds, key)
-# key: what "at its best" means for the case: the lowest p50 latency for a
-# single call in flight, the most requests per second under concurrency.
+# (label, rows, classes, dtype, concurrency, measured requests, max seconds,
+# key). key: what "at its best" means for the case: the lowest p50 latency
+# for a single call in flight, the most requests per second under
+# concurrency.
 SERVICE_CASES = [
-    ("4 MiB, 1 in flight", 1024, 1024, 1, 100, 8, "p50_ms"),
-    ("4 MiB, 4 in flight", 1024, 1024, 4, 200, 8, "requests_per_second"),
-    ("32 MiB, 1 in flight", 8192, 1024, 1, 20, 10, "p50_ms"),
-    ("32 x 10, 32 in flight", 32, 10, 32, 40000, 4, "requests_per_second"),
+    ("4 MiB f32, 1 in flight", 1024, 1024, "float32", 1, 100, 8, "p50_ms"),
+    ("4 MiB f32, 4 in flight", 1024, 1024, "float32", 4, 200, 8,
+     "requests_per_second"),
+    ("32 MiB f32, 1 in flight", 8192, 1024, "float32", 1, 20, 10, "p50_ms"),
+    ("4 MiB bf16, 1 in flight", 2048, 1024, "bfloat16", 1, 100, 8,
+     "p50_ms"),
+    ("32 x 10 f32, 32 in flight", 32, 10, "float32", 32, 40000, 4,
+     "requests_per_second"),
 ]
 SMOKE_SERVICE_CASES = [
-    ("64 KiB, 1 in flight", 128, 128, 1, 5, 5, "p50_ms"),
-    ("32 x 10, 4 in flight", 32, 10, 4, 50, 5, "requests_per_second"),
+    ("64 KiB f32, 1 in flight", 128, 128, "float32", 1, 5, 5, "p50_ms"),
+    ("64 KiB bf16, 1 in flight", 256, 128, "bfloat16", 1, 5, 5, "p50_ms"),
+    ("32 x 10 f32, 4 in flight", 32, 10, "float32", 4, 50, 5,
+     "requests_per_second"),
 ]
+
+# Both servers get the same thread quota, above the deepest concurrency
+# used here: lossd's default (16) refuses calls beyond it with
+# RESOURCE_EXHAUSTED, and a refused call is not a served one.
+SERVER_THREADS = 64
 
 
 def better(key, a, b):
@@ -197,15 +210,18 @@ def better(key, a, b):
 def run_service(build_dir, smoke, rounds, out_dir, server_log_level):
     lossd = [os.path.join(build_dir, "server", "lossd"),
              "--metrics_address=127.0.0.1:0",
-             f"--log_level={server_log_level}"]
-    echo = [os.path.join(build_dir, "bench", "lossd_bench_echo")]
+             f"--log_level={server_log_level}",
+             f"--threads={SERVER_THREADS}"]
+    echo = [os.path.join(build_dir, "bench", "lossd_bench_echo"),
+            f"--threads={SERVER_THREADS}"]
     log_path = os.path.join(out_dir, "servers.log")
     cases = SMOKE_SERVICE_CASES if smoke else SERVICE_CASES
     results = []
     servers = {"compute": Server(lossd, log_path),
                "echo": Server(echo, log_path)}
     try:
-        for label, rows, classes, concurrency, requests, seconds, key in cases:
+        for (label, rows, classes, dtype, concurrency, requests, seconds,
+             key) in cases:
             best = {"compute": None, "echo": None}
             faults = {"compute": [], "echo": []}
             # Alternate so that a burst of load from elsewhere hits both.
@@ -214,7 +230,7 @@ def run_service(build_dir, smoke, rounds, out_dir, server_log_level):
                     result = service_call(
                         build_dir, servers[service], service, rows, classes,
                         concurrency, warmup=max(3, concurrency * 2),
-                        requests=requests, max_seconds=seconds)
+                        requests=requests, max_seconds=seconds, dtype=dtype)
                     faults[service].append(
                         result["server_minor_faults_per_request"])
                     best[service] = better(key, result, best[service])

@@ -10,12 +10,15 @@
 // ByteBuffer, so the client does the same work for either and the
 // difference between the two is the server's.
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <mutex>
@@ -24,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "Eigen/Core"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/escaping.h"
@@ -38,6 +42,9 @@ ABSL_FLAG(std::string, target, "", "host:port of the server.");
 ABSL_FLAG(std::string, service, "compute", "compute (lossd) or echo.");
 ABSL_FLAG(int64_t, rows, 1024, "Rows of the request's logits.");
 ABSL_FLAG(int64_t, classes, 1024, "Classes of the request's logits.");
+ABSL_FLAG(std::string, dtype, "float32",
+          "The logits' wire dtype (and so the gradient's): float32, "
+          "bfloat16 or float16.");
 ABSL_FLAG(int, concurrency, 1, "Calls kept in flight.");
 ABSL_FLAG(int64_t, warmup_requests, 10, "Calls made before measuring.");
 ABSL_FLAG(int64_t, requests, 100, "Calls measured (at most).");
@@ -57,6 +64,7 @@ struct ProcessSample {
   int64_t major_faults = 0;
   int64_t rss_bytes = 0;
   int64_t peak_rss_bytes = 0;
+  double cpu_seconds = 0;  // User and system time.
 };
 
 ProcessSample SampleProcess(int pid) {
@@ -65,15 +73,18 @@ ProcessSample SampleProcess(int pid) {
   std::string text((std::istreambuf_iterator<char>(stat)),
                    std::istreambuf_iterator<char>());
   // Fields after the command name, which may hold spaces: state is field 3,
-  // minflt field 10, majflt field 12.
+  // minflt field 10, majflt field 12, utime and stime fields 14 and 15.
   const size_t close = text.rfind(')');
   if (close != std::string::npos) {
     std::istringstream fields(text.substr(close + 2));
     std::vector<std::string> values;
     for (std::string field; fields >> field;) values.push_back(field);
-    if (values.size() > 9) {
+    if (values.size() > 12) {
       sample.minor_faults = std::stoll(values[7]);
       sample.major_faults = std::stoll(values[9]);
+      sample.cpu_seconds =
+          static_cast<double>(std::stoll(values[11]) + std::stoll(values[12])) /
+          static_cast<double>(sysconf(_SC_CLK_TCK));
     }
   }
   std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
@@ -88,7 +99,44 @@ ProcessSample SampleProcess(int pid) {
   return sample;
 }
 
-std::string BuildComputeRequest(int64_t rows, int64_t classes) {
+// The wire dtype called `name`, with its element size; false if unknown.
+bool ParseDType(const std::string& name, lossd::v1::DType* dtype,
+                size_t* size) {
+  if (name == "float32") {
+    *dtype = lossd::v1::DTYPE_FLOAT32;
+    *size = 4;
+  } else if (name == "bfloat16") {
+    *dtype = lossd::v1::DTYPE_BFLOAT16;
+    *size = 2;
+  } else if (name == "float16") {
+    *dtype = lossd::v1::DTYPE_FLOAT16;
+    *size = 2;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+// Logits as raw little-endian `dtype` bytes.
+std::string EncodeLogits(const std::vector<float>& logits,
+                         lossd::v1::DType dtype) {
+  if (dtype == lossd::v1::DTYPE_FLOAT32) {
+    return std::string(reinterpret_cast<const char*>(logits.data()),
+                       logits.size() * sizeof(float));
+  }
+  std::string raw(logits.size() * 2, '\0');
+  for (size_t i = 0; i < logits.size(); ++i) {
+    const uint16_t bits =
+        dtype == lossd::v1::DTYPE_BFLOAT16
+            ? Eigen::numext::bit_cast<uint16_t>(Eigen::bfloat16(logits[i]))
+            : Eigen::numext::bit_cast<uint16_t>(Eigen::half(logits[i]));
+    std::memcpy(raw.data() + 2 * i, &bits, sizeof bits);
+  }
+  return raw;
+}
+
+std::string BuildComputeRequest(int64_t rows, int64_t classes,
+                                lossd::v1::DType dtype) {
   lossd::v1::ComputeRequest request;
   request.set_loss("cross_entropy");
   std::mt19937 random(7);
@@ -99,10 +147,10 @@ std::string BuildComputeRequest(int64_t rows, int64_t classes) {
   std::vector<int64_t> labels(rows);
   for (int64_t& y : labels) y = label(random);
   lossd::v1::Tensor* input = request.mutable_input();
-  input->set_dtype(lossd::v1::DTYPE_FLOAT32);
+  input->set_dtype(dtype);
   input->add_shape(rows);
   input->add_shape(classes);
-  input->set_raw(logits.data(), logits.size() * sizeof(float));
+  input->set_raw(EncodeLogits(logits, dtype));
   lossd::v1::Tensor* target = request.mutable_target();
   target->set_dtype(lossd::v1::DTYPE_INT64);
   target->add_shape(rows);
@@ -224,7 +272,7 @@ double Percentile(std::vector<double> sorted, double fraction) {
 
 // Checks that a Compute response carries a finite loss and the gradient.
 std::string CheckComputeResponse(const grpc::ByteBuffer& buffer,
-                                 int64_t elements) {
+                                 int64_t gradient_bytes) {
   std::vector<grpc::Slice> slices;
   if (!buffer.Dump(&slices).ok()) return "cannot read the response";
   std::string bytes;
@@ -235,7 +283,7 @@ std::string CheckComputeResponse(const grpc::ByteBuffer& buffer,
   if (!response.ParseFromString(bytes)) return "cannot parse the response";
   if (!std::isfinite(response.loss())) return "the loss is not finite";
   if (static_cast<int64_t>(response.grad_input().raw().size()) !=
-      elements * int64_t{sizeof(float)}) {
+      gradient_bytes) {
     return "the gradient has the wrong size";
   }
   return "";
@@ -249,7 +297,13 @@ int Main() {
   }
   const int64_t rows = absl::GetFlag(FLAGS_rows);
   const int64_t classes = absl::GetFlag(FLAGS_classes);
-  std::string payload = BuildComputeRequest(rows, classes);
+  lossd::v1::DType dtype;
+  size_t element_size;
+  if (!ParseDType(absl::GetFlag(FLAGS_dtype), &dtype, &element_size)) {
+    std::fprintf(stderr, "--dtype must be float32, bfloat16 or float16\n");
+    return 2;
+  }
+  std::string payload = BuildComputeRequest(rows, classes, dtype);
   std::string method = "/lossd.v1.LossService/Compute";
   if (service == "echo") {
     lossd::bench::v1::EchoMessage echo;
@@ -285,8 +339,8 @@ int Main() {
     return 1;
   }
   if (service == "compute" && absl::GetFlag(FLAGS_warmup_requests) > 0) {
-    if (std::string error =
-            CheckComputeResponse(warmup.last_response(), rows * classes);
+    if (std::string error = CheckComputeResponse(warmup.last_response(),
+                                                 rows * classes * element_size);
         !error.empty()) {
       std::fprintf(stderr, "bad Compute response: %s\n", error.c_str());
       return 1;
@@ -316,13 +370,14 @@ int Main() {
   const double moved_bytes =
       static_cast<double>(payload.size()) * count + run.response_bytes();
   std::string json = absl::StrFormat(
-      "{\"service\": \"%s\", \"rows\": %d, \"classes\": %d, "
+      "{\"service\": \"%s\", \"dtype\": \"%s\", \"rows\": %d, "
+      "\"classes\": %d, "
       "\"request_bytes\": %d, \"response_bytes\": %.0f, \"concurrency\": %d, "
       "\"requests\": %d, \"errors\": %d, \"seconds\": %.6f, "
       "\"requests_per_second\": %.3f, \"gigabytes_per_second\": %.4f, "
       "\"mean_ms\": %.4f, \"p50_ms\": %.4f, \"p90_ms\": %.4f, "
       "\"p99_ms\": %.4f, \"min_ms\": %.4f",
-      service, rows, classes, payload.size(),
+      service, absl::GetFlag(FLAGS_dtype), rows, classes, payload.size(),
       count > 0 ? run.response_bytes() / static_cast<double>(count) : 0.0,
       concurrency, count, run.errors(), seconds, count / seconds,
       moved_bytes / seconds / 1e9, count > 0 ? 1e3 * sum / count : NAN,
@@ -334,6 +389,7 @@ int Main() {
         &json,
         ", \"server_minor_faults_per_request\": %.3f, "
         "\"server_major_faults_per_request\": %.3f, "
+        "\"server_cpu_us_per_request\": %.2f, "
         "\"server_rss_bytes_before\": %d, \"server_rss_bytes_after\": %d, "
         "\"server_peak_rss_bytes\": %d",
         count > 0
@@ -344,6 +400,8 @@ int Main() {
             ? static_cast<double>(after.major_faults - before.major_faults) /
                   count
             : NAN,
+        count > 0 ? 1e6 * (after.cpu_seconds - before.cpu_seconds) / count
+                  : NAN,
         before.rss_bytes, after.rss_bytes, after.peak_rss_bytes);
   }
   if (run.errors() > 0) {

@@ -1,6 +1,8 @@
 #include "loss_service.h"
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <random>
 
 #include "absl/strings/str_cat.h"
@@ -12,6 +14,20 @@
 namespace lossd::server {
 namespace {
 
+// A fresh random-looking id: a counter through the SplitMix64 mixer, from a
+// random start. Not a per-thread generator: the sync server starts and ends
+// threads all the time, and seeding a generator on each new thread cost more
+// than a small request's computation.
+uint64_t NextRandomId() {
+  static const uint64_t seed = std::random_device{}() * 0x9e3779b97f4a7c15ull;
+  static std::atomic<uint64_t> counter{0};
+  uint64_t z = seed + 0x9e3779b97f4a7c15ull *
+                          counter.fetch_add(1, std::memory_order_relaxed);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
 // The caller's request id: the request field, else the x-request-id
 // metadata, else a fresh random one.
 std::string RequestId(const grpc::ServerContext& context,
@@ -21,8 +37,19 @@ std::string RequestId(const grpc::ServerContext& context,
   if (auto it = metadata.find("x-request-id"); it != metadata.end()) {
     return std::string(it->second.data(), it->second.size());
   }
-  thread_local std::mt19937_64 random(std::random_device{}());
-  return absl::StrFormat("%016x", random());
+  return absl::StrFormat("%016x", NextRandomId());
+}
+
+// ServerContext::IsCancelled() on a sync call plucks the call's completion
+// queue: a futex round trip that under load cost more than a small request's
+// whole computation. Only requests big enough to take a while are checked.
+constexpr size_t kCancellationCheckBytes = 1 << 20;
+
+bool WorthACancellationCheck(const v1::ComputeRequest& request) {
+  const v1::Tensor& input = request.input();
+  const size_t bytes = input.raw().size() + 4 * input.float_values_size() +
+                       8 * input.double_values_size();
+  return bytes >= kCancellationCheckBytes;
 }
 
 std::string ShapeText(const v1::Tensor& tensor) {
@@ -44,7 +71,8 @@ grpc::Status LossServiceImpl::ComputeOne(grpc::ServerContext* context,
   const auto start = std::chrono::steady_clock::now();
   const std::string request_id = RequestId(*context, request);
   grpc::Status status = authenticator_.Check(*context);
-  if (status.ok() && context->IsCancelled()) {
+  if (status.ok() && WorthACancellationCheck(request) &&
+      context->IsCancelled()) {
     status = grpc::Status(grpc::StatusCode::CANCELLED,
                           "cancelled before it was computed");
   }
