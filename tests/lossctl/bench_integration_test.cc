@@ -308,8 +308,9 @@ TEST(BenchLimits, RoundRobinOverTwoServers) {
   // round_robin only uses backends that are up: with one of the two
   // unreachable, every call still succeeds.
   second.reset();
+  const testing::RefusingPort refusing;
   const nlohmann::json after =
-      Bench(absl::StrCat(first->target(), ",", "127.0.0.1:1"),
+      Bench(absl::StrCat(first->target(), ",", refusing.target()),
             {"--requests=40", "--shape=8x10"});
   EXPECT_EQ(after["results"][0]["succeeded"], 40);
 }

@@ -1,8 +1,11 @@
 #include "command_runner.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -75,6 +78,29 @@ CommandResult RunCommand(const std::vector<std::string>& argv,
   std::remove(err_path.c_str());
   rmdir(directory.c_str());
   return result;
+}
+
+RefusingPort::RefusingPort() {
+  socket_ = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  if (socket_ >= 0 &&
+      bind(socket_, reinterpret_cast<sockaddr*>(&address), sizeof address) ==
+          0 &&
+      getsockname(socket_, reinterpret_cast<sockaddr*>(&address), &length) ==
+          0) {
+    port_ = ntohs(address.sin_port);
+  }
+}
+
+RefusingPort::~RefusingPort() {
+  if (socket_ >= 0) close(socket_);
+}
+
+std::string RefusingPort::target() const {
+  return "127.0.0.1:" + std::to_string(port_);
 }
 
 }  // namespace lossctl::testing

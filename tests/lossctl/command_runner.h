@@ -20,6 +20,23 @@ struct CommandResult {
 CommandResult RunCommand(const std::vector<std::string>& argv,
                          double timeout_seconds = 30);
 
+// A loopback port that refuses connections for as long as this lives: a
+// socket bound to it that never listens, so no other process can take it.
+class RefusingPort {
+ public:
+  RefusingPort();
+  ~RefusingPort();
+  RefusingPort(const RefusingPort&) = delete;
+  RefusingPort& operator=(const RefusingPort&) = delete;
+
+  int port() const { return port_; }
+  std::string target() const;  // "127.0.0.1:<port>"
+
+ private:
+  int socket_ = -1;
+  int port_ = 0;
+};
+
 }  // namespace lossctl::testing
 
 #endif  // LOSSD_TESTS_LOSSCTL_COMMAND_RUNNER_H_

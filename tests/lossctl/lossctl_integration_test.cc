@@ -104,9 +104,10 @@ TEST_F(LossctlTest, HealthIsServing) {
 }
 
 TEST_F(LossctlTest, HealthFailsFastWithoutAServer) {
-  // Port 1 on loopback: nothing listens there, the connection is refused.
+  const testing::RefusingPort refusing;
+  ASSERT_GT(refusing.port(), 0);
   const CommandResult result =
-      RunCommand({LOSSCTL_PATH, "--target=127.0.0.1:1", "health"});
+      RunCommand({LOSSCTL_PATH, "--target=" + refusing.target(), "health"});
   EXPECT_EQ(result.exit_code, 1);
   EXPECT_THAT(result.err, HasSubstr("UNAVAILABLE"));
 }
