@@ -1,5 +1,8 @@
 #include "tensor_codec.h"
 
+#include <immintrin.h>
+
+#include <algorithm>
 #include <bit>
 #include <cstring>
 #include <type_traits>
@@ -20,47 +23,140 @@ constexpr int64_t kMaxElements = int64_t{1} << 48;
 
 std::string DTypeName(v1::DType dtype) { return v1::DType_Name(dtype); }
 
-// Converts one element of `dtype` at `bytes` to T.
+// Conversions run one loop per wire dtype, with the dtype decided outside
+// the loop, so that each loop is a plain element-wise map the compiler
+// vectorises: a switch per element cost as much as gRPC's own work on a
+// 4 MiB bfloat16 request.
+
+// Reads `count` elements of type Wire at `bytes` (any alignment) into `out`,
+// each through `convert`.
+template <typename Wire, typename T, typename Convert>
+inline void ReadAll(const char* bytes, int64_t count, T* out, Convert convert) {
+  for (int64_t i = 0; i < count; ++i) {
+    Wire value;
+    std::memcpy(&value, bytes + i * int64_t{sizeof(Wire)}, sizeof(Wire));
+    out[i] = static_cast<T>(convert(value));
+  }
+}
+
+// Writes `count` values as Wire elements at `bytes`, each through `convert`.
+template <typename Wire, typename T, typename Convert>
+inline void WriteAll(const T* values, int64_t count, char* bytes,
+                     Convert convert) {
+  for (int64_t i = 0; i < count; ++i) {
+    const Wire value = convert(values[i]);
+    std::memcpy(bytes + i * int64_t{sizeof(Wire)}, &value, sizeof(Wire));
+  }
+}
+
+inline float BFloat16BitsToFloat(uint16_t bits) {
+  return std::bit_cast<float>(static_cast<uint32_t>(bits) << 16);
+}
+
+// Round to nearest even, as Eigen::bfloat16(float), written without a
+// branch: NaN becomes the quiet NaN of its sign (0x7fc0 or 0xffc0).
+inline uint16_t FloatToBFloat16Bits(float value) {
+  const uint32_t bits = std::bit_cast<uint32_t>(value);
+  const uint32_t rounded = (bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16;
+  const uint32_t quiet_nan = ((bits >> 16) & 0x8000u) | 0x7fc0u;
+  return static_cast<uint16_t>(value != value ? quiet_nan : rounded);
+}
+
+float HalfBitsToFloat(uint16_t bits) {
+  return static_cast<float>(Eigen::numext::bit_cast<Eigen::half>(bits));
+}
+
+uint16_t FloatToHalfBits(float value) {
+  return Eigen::numext::bit_cast<uint16_t>(Eigen::half(value));
+}
+
+// float16 with the F16C instructions where the CPU has them (chosen at run
+// time, so the binary stays portable); they round to nearest even as
+// Eigen::half does.
+__attribute__((target("avx,f16c"))) void HalfToFloatF16c(const char* bytes,
+                                                         int64_t count,
+                                                         float* out) {
+  int64_t i = 0;
+  for (; i + 8 <= count; i += 8) {
+    const __m128i half =
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(bytes + 2 * i));
+    _mm256_storeu_ps(out + i, _mm256_cvtph_ps(half));
+  }
+  ReadAll<uint16_t>(bytes + 2 * i, count - i, out + i, HalfBitsToFloat);
+}
+
+__attribute__((target("avx,f16c"))) void FloatToHalfF16c(const float* values,
+                                                         int64_t count,
+                                                         char* bytes) {
+  int64_t i = 0;
+  for (; i + 8 <= count; i += 8) {
+    const __m128i half =
+        _mm256_cvtps_ph(_mm256_loadu_ps(values + i), _MM_FROUND_TO_NEAREST_INT);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(bytes + 2 * i), half);
+  }
+  WriteAll<uint16_t>(values + i, count - i, bytes + 2 * i, FloatToHalfBits);
+}
+
+bool HasF16c() {
+  static const bool has =
+      __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+  return has;
+}
+
+// bfloat16 <-> float32: the same loops compiled twice, for the baseline
+// x86-64 (SSE2, where narrowing to 16 bits vectorises poorly) and for AVX2,
+// chosen at run time.
+void BFloat16ToFloatBaseline(const char* bytes, int64_t count, float* out) {
+  ReadAll<uint16_t>(bytes, count, out, BFloat16BitsToFloat);
+}
+__attribute__((target("avx2"))) void BFloat16ToFloatAvx2(const char* bytes,
+                                                         int64_t count,
+                                                         float* out) {
+  ReadAll<uint16_t>(bytes, count, out, BFloat16BitsToFloat);
+}
+void FloatToBFloat16Baseline(const float* values, int64_t count, char* bytes) {
+  WriteAll<uint16_t>(values, count, bytes, FloatToBFloat16Bits);
+}
+__attribute__((target("avx2"))) void FloatToBFloat16Avx2(const float* values,
+                                                         int64_t count,
+                                                         char* bytes) {
+  WriteAll<uint16_t>(values, count, bytes, FloatToBFloat16Bits);
+}
+
+bool HasAvx2() {
+  static const bool has = __builtin_cpu_supports("avx2");
+  return has;
+}
+
+// Converts `count` elements of `dtype` at `bytes` to T.
 template <typename T>
-T ReadElement(const char* bytes, v1::DType dtype) {
+void ReadElements(const char* bytes, v1::DType dtype, int64_t count, T* out) {
+  const auto same = [](auto v) { return v; };
   switch (dtype) {
-    case v1::DTYPE_FLOAT32: {
-      float v;
-      std::memcpy(&v, bytes, sizeof v);
-      return static_cast<T>(v);
-    }
-    case v1::DTYPE_FLOAT64: {
-      double v;
-      std::memcpy(&v, bytes, sizeof v);
-      return static_cast<T>(v);
-    }
-    case v1::DTYPE_BFLOAT16: {
-      uint16_t bits;
-      std::memcpy(&bits, bytes, sizeof bits);
-      return static_cast<T>(
-          static_cast<float>(Eigen::numext::bit_cast<Eigen::bfloat16>(bits)));
-    }
-    case v1::DTYPE_FLOAT16: {
-      uint16_t bits;
-      std::memcpy(&bits, bytes, sizeof bits);
-      return static_cast<T>(
-          static_cast<float>(Eigen::numext::bit_cast<Eigen::half>(bits)));
-    }
-    case v1::DTYPE_INT32: {
-      int32_t v;
-      std::memcpy(&v, bytes, sizeof v);
-      return static_cast<T>(v);
-    }
-    case v1::DTYPE_INT64: {
-      int64_t v;
-      std::memcpy(&v, bytes, sizeof v);
-      return static_cast<T>(v);
-    }
+    case v1::DTYPE_FLOAT32:
+      return ReadAll<float>(bytes, count, out, same);
+    case v1::DTYPE_FLOAT64:
+      return ReadAll<double>(bytes, count, out, same);
+    case v1::DTYPE_BFLOAT16:
+      if constexpr (std::is_same_v<T, float>) {
+        return HasAvx2() ? BFloat16ToFloatAvx2(bytes, count, out)
+                         : BFloat16ToFloatBaseline(bytes, count, out);
+      }
+      return ReadAll<uint16_t>(bytes, count, out, BFloat16BitsToFloat);
+    case v1::DTYPE_FLOAT16:
+      if constexpr (std::is_same_v<T, float>) {
+        if (HasF16c()) return HalfToFloatF16c(bytes, count, out);
+      }
+      return ReadAll<uint16_t>(bytes, count, out, HalfBitsToFloat);
+    case v1::DTYPE_INT32:
+      return ReadAll<int32_t>(bytes, count, out, same);
+    case v1::DTYPE_INT64:
+      return ReadAll<int64_t>(bytes, count, out, same);
     case v1::DTYPE_UINT8:
     case v1::DTYPE_BOOL:
-      return static_cast<T>(static_cast<uint8_t>(*bytes));
+      return ReadAll<uint8_t>(bytes, count, out, same);
     default:
-      return T(0);
+      std::fill(out, out + count, T(0));
   }
 }
 
@@ -190,11 +286,9 @@ absl::Status Decode(const v1::Tensor& tensor, absl::string_view field,
                                          static_cast<size_t>(count));
       return absl::OkStatus();
     }
-    out->storage_.resize(count);
-    for (int64_t i = 0; i < count; ++i) {
-      out->storage_[i] = ReadElement<T>(raw.data() + i * element_size, dtype);
-    }
-    out->values_ = out->storage_;
+    out->storage_.reset(new T[count]);
+    ReadElements(raw.data(), dtype, count, out->storage_.get());
+    out->values_ = absl::MakeConstSpan(out->storage_.get(), count);
     return absl::OkStatus();
   }
 
@@ -204,8 +298,9 @@ absl::Status Decode(const v1::Tensor& tensor, absl::string_view field,
           absl::StrCat(field, " has ", values.size(), " values but shape [",
                        absl::StrJoin(out->shape_, ", "), "] needs ", count));
     }
-    out->storage_.assign(values.begin(), values.end());
-    out->values_ = out->storage_;
+    out->storage_.reset(new T[count]);
+    std::copy(values.begin(), values.end(), out->storage_.get());
+    out->values_ = absl::MakeConstSpan(out->storage_.get(), count);
     return absl::OkStatus();
   };
   if (tensor.float_values_size() > 0) return copy_values(tensor.float_values());
@@ -221,34 +316,31 @@ void Encode(absl::Span<const T> values, absl::Span<const int64_t> shape,
   tensor->set_dtype(dtype);
   tensor->mutable_shape()->Assign(shape.begin(), shape.end());
   std::string* raw = tensor->mutable_raw();
-  const size_t element_size = DTypeSize(dtype);
-  raw->resize(values.size() * element_size);
+  const int64_t count = static_cast<int64_t>(values.size());
+  raw->resize(values.size() * DTypeSize(dtype));
   char* out = raw->data();
-  for (size_t i = 0; i < values.size(); ++i, out += element_size) {
-    switch (dtype) {
-      case v1::DTYPE_FLOAT64: {
-        const double v = static_cast<double>(values[i]);
-        std::memcpy(out, &v, sizeof v);
-        break;
+  const auto as_float = [](T v) { return static_cast<float>(v); };
+  switch (dtype) {
+    case v1::DTYPE_FLOAT64:
+      return WriteAll<double>(values.data(), count, out,
+                              [](T v) { return static_cast<double>(v); });
+    case v1::DTYPE_BFLOAT16:
+      if constexpr (std::is_same_v<T, float>) {
+        return HasAvx2() ? FloatToBFloat16Avx2(values.data(), count, out)
+                         : FloatToBFloat16Baseline(values.data(), count, out);
       }
-      case v1::DTYPE_BFLOAT16: {
-        const uint16_t bits = Eigen::numext::bit_cast<uint16_t>(
-            Eigen::bfloat16(static_cast<float>(values[i])));
-        std::memcpy(out, &bits, sizeof bits);
-        break;
+      return WriteAll<uint16_t>(values.data(), count, out, [&](T v) {
+        return FloatToBFloat16Bits(as_float(v));
+      });
+    case v1::DTYPE_FLOAT16:
+      if constexpr (std::is_same_v<T, float>) {
+        if (HasF16c()) return FloatToHalfF16c(values.data(), count, out);
       }
-      case v1::DTYPE_FLOAT16: {
-        const uint16_t bits = Eigen::numext::bit_cast<uint16_t>(
-            Eigen::half(static_cast<float>(values[i])));
-        std::memcpy(out, &bits, sizeof bits);
-        break;
-      }
-      default: {  // FLOAT32
-        const float v = static_cast<float>(values[i]);
-        std::memcpy(out, &v, sizeof v);
-        break;
-      }
-    }
+      return WriteAll<uint16_t>(values.data(), count, out, [&](T v) {
+        return FloatToHalfBits(as_float(v));
+      });
+    default:  // FLOAT32
+      return WriteAll<float>(values.data(), count, out, as_float);
   }
 }
 

@@ -5,6 +5,7 @@
 #define LOSSD_SERVER_TENSOR_CODEC_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -42,7 +43,9 @@ class Decoded {
   template <typename U>
   friend absl::Status Decode(const v1::Tensor&, absl::string_view, Decoded<U>*);
   std::vector<int64_t> shape_;
-  std::vector<T> storage_;
+  // Converted values; not a std::vector, whose resize would first zero the
+  // memory the conversion then overwrites.
+  std::unique_ptr<T[]> storage_;
   absl::Span<const T> values_;
 };
 
