@@ -248,24 +248,31 @@ class RowComputer {
       }
       return sum_a == 0 ? 0.0 : kInfinity;
     }
-    double max_logit = -kInfinity;
-    for (int64_t c = 0; c < classes_; ++c) {
-      max_logit = std::max(max_logit, logits_[c]);
-    }
-    double sum_exp = 0;
-    for (int64_t c = 0; c < classes_; ++c) {
-      probability_[c] = std::exp(logits_[c] - max_logit);
-      sum_exp += probability_[c];
-    }
-    const double lse = max_logit + std::log(sum_exp);
+    const LogSumExp lse_parts = RowLogSumExp(
+        classes_, [&](int64_t c) { return logits_[c]; }, probability_.data());
+    const double lse = lse_parts.value();
     const double epsilon = settings_.poly_epsilon;
-    double loss = 0, sum_ap = 0;
+    const int64_t top = lse_parts.argmax;
+    // 1 - p of the dominant class, and sums over the other classes, so that
+    // its gradient p sum(a) - a = sum_{k != top} a_k - sum(a) (1 - p) does
+    // not cancel when p is within rounding of 1.
+    const double top_one_minus_p =
+        lse_parts.OneMinusProbability(top, probability_[top]);
+    double loss = 0, sum_ap = 0, other_a = 0, other_ap = 0;
     for (int64_t c = 0; c < classes_; ++c) {
-      probability_[c] /= sum_exp;
+      const double e = probability_[c];
+      probability_[c] = lse_parts.Probability(e);
       const double a = coefficient_[c];
       if (a == 0) continue;
-      loss += a * (lse - logits_[c]);
-      if (epsilon != 0) loss += epsilon * a * (1 - probability_[c]);
+      if (c != top) {
+        other_a += a;
+        other_ap += a * probability_[c];
+      }
+      // lse - x_c, as (max - x_c) + log_sum: exact for the dominant class.
+      loss -= a * lse_parts.LogProbability(logits_[c]);
+      if (epsilon != 0) {
+        loss += epsilon * a * lse_parts.OneMinusProbability(c, e);
+      }
       sum_ap += a * probability_[c];
     }
     loss += settings_.z_loss * s * lse * lse;
@@ -274,17 +281,23 @@ class RowComputer {
       for (int64_t c = 0; c < classes_; ++c) {
         const double p = probability_[c];
         const double a = coefficient_[c];
-        // Grouped so that the terms that cancel (p sum(a) - a when p = 1)
-        // cancel exactly.
-        double g = (p * sum_a - a) + p * z_factor;
-        if (epsilon != 0) g += epsilon * p * (sum_ap - a);
+        double g = p * z_factor;
+        if (c == top) {
+          g += other_a - sum_a * top_one_minus_p;
+          if (epsilon != 0) g += epsilon * p * (other_ap - a * top_one_minus_p);
+        } else {
+          g += p * sum_a - a;
+          if (epsilon != 0) g += epsilon * p * (sum_ap - a);
+        }
         if (settings_.softcap > 0) g *= chain_[c];
         grad[c] = T(scale * g);
       }
     }
     if (grad_target != nullptr) {
       for (int64_t c = 0; c < classes_; ++c) {
-        const double d = (lse - logits_[c]) + epsilon * (1 - probability_[c]);
+        const double d =
+            -lse_parts.LogProbability(logits_[c]) +
+            epsilon * (c == top ? top_one_minus_p : 1 - probability_[c]);
         grad_target[c] = T(TargetGradient(c, s, scale, d));
       }
     }

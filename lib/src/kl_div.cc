@@ -39,16 +39,11 @@ struct KlDiv {
       const T* x = args.input + r * classes;
       const T* t = args.dense_target + r * classes;
       if (logits) {
-        double max_logit = -kInfinity, sum = 0;
+        const LogSumExp lse = RowLogSumExp(
+            classes, [&](int64_t c) { return static_cast<double>(x[c]); },
+            nullptr);
         for (int64_t c = 0; c < classes; ++c) {
-          max_logit = std::max(max_logit, static_cast<double>(x[c]));
-        }
-        for (int64_t c = 0; c < classes; ++c) {
-          sum += std::exp(static_cast<double>(x[c]) - max_logit);
-        }
-        const double lse = max_logit + std::log(sum);
-        for (int64_t c = 0; c < classes; ++c) {
-          log_q[c] = static_cast<double>(x[c]) - lse;
+          log_q[c] = lse.LogProbability(static_cast<double>(x[c]));
         }
       } else {
         for (int64_t c = 0; c < classes; ++c) {

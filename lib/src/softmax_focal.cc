@@ -65,17 +65,12 @@ struct SoftmaxFocal {
       // q and log q, unclipped.
       double sum = 0;
       if (logits) {
-        double max_logit = -kInfinity;
+        const LogSumExp lse = RowLogSumExp(
+            classes, [&](int64_t c) { return static_cast<double>(x[c]); },
+            q.data());
         for (int64_t c = 0; c < classes; ++c) {
-          max_logit = std::max(max_logit, static_cast<double>(x[c]));
-        }
-        for (int64_t c = 0; c < classes; ++c) {
-          sum += std::exp(static_cast<double>(x[c]) - max_logit);
-        }
-        const double lse = max_logit + std::log(sum);
-        for (int64_t c = 0; c < classes; ++c) {
-          log_q[c] = static_cast<double>(x[c]) - lse;
-          q[c] = std::exp(log_q[c]);
+          log_q[c] = lse.LogProbability(static_cast<double>(x[c]));
+          q[c] = lse.Probability(q[c]);
         }
       } else {
         for (int64_t c = 0; c < classes; ++c) sum += static_cast<double>(x[c]);

@@ -218,5 +218,24 @@ TEST_F(CrossEntropyOptions,
   }
 }
 
+TEST_F(CrossEntropyOptions, TinyLossesKeepFullPrecision) {
+  // One dominant class: lse - x_y = log1p(exp(-d)), not log(1 + tiny).
+  for (double d : {20.0, 32.6, 40.0}) {
+    const auto x = Matrix<double>({{30.0, 30.0 - d}});
+    const auto label = Vector<int64_t>({0});
+    LossRequest<double> request = Request(Reduction::kSum);
+    request.input = x.view();
+    request.class_index_target = label.view();
+    request.options.SetNumber("label_smoothing", 0);
+    const auto outcome = RunLoss(request);
+    const double exact = std::log1p(std::exp(-d));
+    EXPECT_NEAR(outcome.result.loss, exact, 1e-15 * exact) << d;
+    // d loss / dx_0 = -(1 - p_0) = -exp(-d) / (1 + exp(-d)).
+    EXPECT_NEAR(outcome.grad[0], -std::exp(-d) / (1 + std::exp(-d)),
+                1e-15 * std::exp(-d))
+        << d;
+  }
+}
+
 }  // namespace
 }  // namespace lossd::testing

@@ -81,5 +81,30 @@ TEST(SoftmaxFocal, ClassIndicesAreOneHotAndClippingKeepsMinusInfFinite) {
   for (double g : outcome.grad) EXPECT_EQ(g, 0);  // Clipped: no gradient.
 }
 
+TEST(SoftmaxFocal, UnclippedSaturationHasFiniteGradientsForGammaBelowOne) {
+  // q_0 = 1 - e^-50: (1 - q)^gamma has an infinite slope in a direct
+  // evaluation; in log space the product stays finite (and tiny).
+  const auto x = Matrix<double>({{50.0, 0.0}, {0.0, 0.0}});
+  const auto labels = Vector<int64_t>({0, 1});
+  LossRequest<double> request;
+  request.loss = FindLoss("softmax_focal");
+  request.input = x.view();
+  request.class_index_target = labels.view();
+  request.options.SetNumber("epsilon", 0);
+  request.options.SetNumber("gamma", 0.5);
+  const auto outcome = RunLoss(request);
+  for (double g : outcome.grad) EXPECT_TRUE(std::isfinite(g));
+  EXPECT_LT(std::abs(outcome.grad[0]), 1e-9);
+  EXPECT_NEAR(outcome.per_example[0],
+              0.25 * std::exp(-25.0) * std::log1p(std::exp(-50.0)), 1e-30);
+  const auto one_class = Matrix<double>({{3.0}});
+  const auto zero = Vector<int64_t>({0});
+  request.input = one_class.view();
+  request.class_index_target = zero.view();
+  const auto single = RunLoss(request);
+  EXPECT_EQ(single.grad[0], 0);
+  EXPECT_EQ(single.result.loss, 0);
+}
+
 }  // namespace
 }  // namespace lossd::testing
