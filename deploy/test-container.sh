@@ -310,6 +310,7 @@ started="$(now)"
 if stage 240 docker-compose -p "$compose_project" -f "$here/compose.yaml" up --no-build \
      --abort-on-container-exit --exit-code-from bench > "$work/compose.log" 2>&1; then
   pass "compose: the bench job ran against the server and exited 0 ($(since "$started") s)"
+  grep 'bench_1 ' "$work/compose.log" | sed 's/^[^|]*| */  bench | /' | tail -15
 else
   tail -30 "$work/compose.log"
   fail "compose up (bench job) failed"
