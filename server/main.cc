@@ -27,15 +27,14 @@
 #include "loss_service.h"
 #include "metrics.h"
 #include "request_log.h"
-#include "spdlog/spdlog.h"
 
 ABSL_FLAG(std::string, address, "0.0.0.0:50051",
           "Address to listen on (host:port); port 0 picks a free port.");
 ABSL_FLAG(std::string, port_file, "",
           "If set, the bound port is written to this file once serving.");
 ABSL_FLAG(int, threads, 0,
-          "Most requests computed at once; more get RESOURCE_EXHAUSTED. "
-          "0 means 4 per core, at least 16.");
+          "Requests served at once: at least this many are, more may be "
+          "refused with RESOURCE_EXHAUSTED. 0 means 16 per core, at least 64.");
 ABSL_FLAG(int64_t, max_request_bytes, 64 << 20,
           "Largest request message accepted; larger ones get "
           "RESOURCE_EXHAUSTED.");
@@ -63,6 +62,7 @@ ABSL_FLAG(std::string, metrics_port_file, "",
 namespace {
 
 using lossd::server::LogEvent;
+using lossd::server::LogLevel;
 
 // Health service names for Kubernetes-style probes (docs/OPERATIONS.md).
 constexpr char kLivenessService[] = "liveness";
@@ -100,7 +100,8 @@ int Run() {
     absl::StatusOr<lossd::server::TokenAuthenticator> loaded =
         lossd::server::TokenAuthenticator::FromFile(path);
     if (!loaded.ok()) {
-      spdlog::error("--auth_token_file: {}", loaded.status().ToString());
+      LogEvent(LogLevel::kError, "bad --auth_token_file",
+               {{"error", loaded.status().ToString()}});
       return 2;
     }
     authenticator = *std::move(loaded);
@@ -110,7 +111,8 @@ int Run() {
           absl::GetFlag(FLAGS_tls_cert_file), absl::GetFlag(FLAGS_tls_key_file),
           absl::GetFlag(FLAGS_tls_client_ca_file));
   if (!credentials.ok()) {
-    spdlog::error("{}", credentials.status().ToString());
+    LogEvent(LogLevel::kError, "bad TLS configuration",
+             {{"error", credentials.status().ToString()}});
     return 2;
   }
   lossd::server::LossServiceImpl service(std::move(authenticator));
@@ -132,23 +134,27 @@ int Run() {
   builder.SetMaxSendMessageSize(-1);
   int threads = absl::GetFlag(FLAGS_threads);
   if (threads <= 0) {
-    threads =
-        std::max(16, 4 * static_cast<int>(std::thread::hardware_concurrency()));
+    threads = std::max(
+        64, 16 * static_cast<int>(std::thread::hardware_concurrency()));
   }
   // The sync server's threads are its pollers plus one per request being
-  // computed; the quota caps both, so reserve room for the pollers.
+  // served, and the quota caps both. A thread that has just answered holds
+  // its share until it is reaped, so a client that sends its next request at
+  // once would find the quota full at exactly `threads` calls in flight:
+  // reserve room for the pollers and a quarter more for that overlap.
   constexpr int kMaxPollers = 2;
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::NUM_CQS,
                               1);
   builder.SetSyncServerOption(
       grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, kMaxPollers);
   grpc::ResourceQuota quota("lossd");
-  quota.SetMaxThreads(threads + kMaxPollers + 1);
+  quota.SetMaxThreads(threads + threads / 4 + kMaxPollers + 1);
   builder.SetResourceQuota(quota);
 
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
-    spdlog::error("cannot listen on {}", absl::GetFlag(FLAGS_address));
+    LogEvent(LogLevel::kError, "cannot listen",
+             {{"address", absl::GetFlag(FLAGS_address)}});
     return 1;
   }
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
@@ -163,8 +169,8 @@ int Run() {
       !metrics_address.empty()) {
     absl::StatusOr<int> metrics_port = metrics.Serve(metrics_address);
     if (!metrics_port.ok()) {
-      spdlog::warn("{}; serving without metrics",
-                   std::string(metrics_port.status().message()));
+      LogEvent(LogLevel::kWarning, "serving without metrics",
+               {{"error", std::string(metrics_port.status().message())}});
     } else {
       LogEvent("metrics", {{"address", metrics_address},
                            {"port", std::to_string(*metrics_port)}});

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
+#include "spdlog/sinks/stdout_sinks.h"
 #include "spdlog/spdlog.h"
 
 namespace lossd::server {
@@ -23,6 +24,9 @@ bool ConfigureLogging(LogFormat format, absl::string_view level) {
   const spdlog::level::level_enum parsed =
       spdlog::level::from_str(std::string(level));
   if (parsed == spdlog::level::off && level != "off") return false;
+  // Logs go to stderr (spdlog's default is stdout), as a server's should.
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>(
+      "lossd", std::make_shared<spdlog::sinks::stderr_sink_mt>()));
   spdlog::set_level(parsed);
   log_format = format;
   if (format == LogFormat::kJson) {
@@ -36,15 +40,19 @@ bool ConfigureLogging(LogFormat format, absl::string_view level) {
   return true;
 }
 
-void LogEvent(absl::string_view message,
-              const std::vector<std::pair<std::string, std::string>>& fields) {
-  if (!spdlog::should_log(spdlog::level::info)) return;
+void LogEvent(LogLevel level, absl::string_view message,
+              const LogFields& fields) {
+  const spdlog::level::level_enum spdlog_level =
+      level == LogLevel::kError     ? spdlog::level::err
+      : level == LogLevel::kWarning ? spdlog::level::warn
+                                    : spdlog::level::info;
+  if (!spdlog::should_log(spdlog_level)) return;
   if (log_format == LogFormat::kJson) {
     std::string line = absl::StrCat(R"("msg":)", Quote(message));
     for (const auto& [key, value] : fields) {
       absl::StrAppend(&line, ",", Quote(key), ":", Quote(value));
     }
-    spdlog::info(line);
+    spdlog::log(spdlog_level, line);
     return;
   }
   std::string line(message);
@@ -53,7 +61,7 @@ void LogEvent(absl::string_view message,
     absl::StrAppend(&line, " ", key, "=", quote ? "\"" : "", value,
                     quote ? "\"" : "");
   }
-  spdlog::info(line);
+  spdlog::log(spdlog_level, line);
 }
 
 }  // namespace lossd::server

@@ -17,11 +17,19 @@ enum class LogFormat { kText, kJson };
 // ("debug", "info", "warn", "error"). Returns false for an unknown level.
 bool ConfigureLogging(LogFormat format, absl::string_view level);
 
-// Logs `message` at info level with `fields`, e.g.
-//   text: request method=Compute loss=cross_entropy code=OK seconds=0.0012
+enum class LogLevel { kInfo, kWarning, kError };
+
+using LogFields = std::vector<std::pair<std::string, std::string>>;
+
+// Logs `message` with `fields` to stderr, e.g.
+//   text: request method=Compute loss=cross_entropy code=0 seconds=0.0012
 //   json: {"time":...,"level":"info","msg":"request","method":"Compute",...}
-void LogEvent(absl::string_view message,
-              const std::vector<std::pair<std::string, std::string>>& fields);
+// Every line goes through here so that JSON lines are always valid JSON.
+void LogEvent(LogLevel level, absl::string_view message,
+              const LogFields& fields);
+inline void LogEvent(absl::string_view message, const LogFields& fields) {
+  LogEvent(LogLevel::kInfo, message, fields);
+}
 
 }  // namespace lossd::server
 
