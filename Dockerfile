@@ -20,7 +20,7 @@ FROM ${BASE_IMAGE} AS build
 ARG DEBIAN_FRONTEND=noninteractive
 # The libraries the base image already has are not copied to the runtime
 # stage; note them before anything is installed.
-RUN ls /lib/x86_64-linux-gnu /usr/lib/x86_64-linux-gnu /lib /usr/lib \
+RUN ls /lib/*-linux-gnu* /usr/lib/*-linux-gnu* /lib /usr/lib \
       2>/dev/null | sort -u > /base-libraries
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
