@@ -10,6 +10,7 @@
 #include "gtest/gtest.h"
 #include "lossd/v1/loss_service.grpc.pb.h"
 #include "server_process.h"
+#include "test_certificates.h"
 
 namespace lossd::testing {
 namespace {
@@ -20,45 +21,6 @@ std::string ReadFile(const std::string& path) {
   text << in.rdbuf();
   return text.str();
 }
-
-// A CA, a server certificate for localhost / 127.0.0.1 and a client
-// certificate, both signed by the CA, in a fresh directory.
-class Certificates {
- public:
-  Certificates() {
-    char pattern[] = "/tmp/lossd-certs-XXXXXX";
-    directory_ = mkdtemp(pattern);
-    const std::string d = directory_;
-    const std::string script = absl::StrCat(
-        "set -e; cd ", d, "; exec >openssl.log 2>&1;",
-        "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=test-ca "
-        "-keyout ca.key -out ca.pem -addext basicConstraints=critical,CA:TRUE;",
-        "openssl req -newkey rsa:2048 -nodes -subj /CN=localhost "
-        "-keyout server.key -out server.csr;",
-        "echo subjectAltName=DNS:localhost,IP:127.0.0.1 > server.ext;",
-        "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key "
-        "-CAcreateserial -days 2 -out server.pem -extfile server.ext;",
-        "openssl req -newkey rsa:2048 -nodes -subj /CN=client "
-        "-keyout client.key -out client.csr;",
-        "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key "
-        "-CAcreateserial -days 2 -out client.pem;",
-        "printf '# accepted tokens\\nsecret-one\\n\\nsecret-two\\n' "
-        "> tokens;\n");
-    std::ofstream(d + "/make.sh") << script;
-    ok_ = std::system(absl::StrCat("bash ", d, "/make.sh").c_str()) == 0;
-  }
-  ~Certificates() {
-    (void)std::system(absl::StrCat("rm -rf ", directory_).c_str());
-  }
-  bool ok() const { return ok_; }
-  std::string path(const std::string& name) const {
-    return directory_ + "/" + name;
-  }
-
- private:
-  std::string directory_;
-  bool ok_ = false;
-};
 
 v1::ComputeRequest SmallRequest() {
   v1::ComputeRequest request;
@@ -73,13 +35,13 @@ v1::ComputeRequest SmallRequest() {
 }
 
 std::shared_ptr<grpc::Channel> TlsChannel(const ServerProcess& server,
-                                          const Certificates& certs,
+                                          const TestCertificates& certs,
                                           bool client_certificate) {
   grpc::SslCredentialsOptions options;
-  options.pem_root_certs = ReadFile(certs.path("ca.pem"));
+  options.pem_root_certs = ReadFile(certs.Path("ca.pem"));
   if (client_certificate) {
-    options.pem_private_key = ReadFile(certs.path("client.key"));
-    options.pem_cert_chain = ReadFile(certs.path("client.pem"));
+    options.pem_private_key = ReadFile(certs.Path("client.key"));
+    options.pem_cert_chain = ReadFile(certs.Path("client.pem"));
   }
   return grpc::CreateChannel(absl::StrCat("localhost:", server.port()),
                              grpc::SslCredentials(options));
@@ -101,12 +63,13 @@ grpc::Status Compute(const std::shared_ptr<grpc::Channel>& channel,
 }
 
 TEST(Security, TlsWithBearerTokens) {
-  Certificates certs;
-  ASSERT_TRUE(certs.ok()) << ReadFile(certs.path("openssl.log"));
+  TestCertificates certs;
+  ASSERT_TRUE(certs.ok()) << certs.Log();
+  certs.WriteFile("tokens", "# accepted tokens\nsecret-one\n\nsecret-two\n");
   auto server = ServerProcess::Start(
-      LOSSD_SERVER_PATH, {"--tls_cert_file=" + certs.path("server.pem"),
-                          "--tls_key_file=" + certs.path("server.key"),
-                          "--auth_token_file=" + certs.path("tokens")});
+      LOSSD_SERVER_PATH, {"--tls_cert_file=" + certs.Path("server.pem"),
+                          "--tls_key_file=" + certs.Path("server.key"),
+                          "--auth_token_file=" + certs.Path("tokens")});
   ASSERT_TRUE(server.ok()) << server.status();
   auto channel = TlsChannel(**server, certs, /*client_certificate=*/false);
   EXPECT_EQ(Compute(channel, "").error_code(),
@@ -124,12 +87,12 @@ TEST(Security, TlsWithBearerTokens) {
 }
 
 TEST(Security, MutualTlsRequiresAClientCertificate) {
-  Certificates certs;
-  ASSERT_TRUE(certs.ok()) << ReadFile(certs.path("openssl.log"));
+  TestCertificates certs;
+  ASSERT_TRUE(certs.ok()) << certs.Log();
   auto server = ServerProcess::Start(
-      LOSSD_SERVER_PATH, {"--tls_cert_file=" + certs.path("server.pem"),
-                          "--tls_key_file=" + certs.path("server.key"),
-                          "--tls_client_ca_file=" + certs.path("ca.pem")});
+      LOSSD_SERVER_PATH, {"--tls_cert_file=" + certs.Path("server.pem"),
+                          "--tls_key_file=" + certs.Path("server.key"),
+                          "--tls_client_ca_file=" + certs.Path("ca.pem")});
   ASSERT_TRUE(server.ok()) << server.status();
   EXPECT_TRUE(Compute(TlsChannel(**server, certs, true), "").ok());
   EXPECT_FALSE(Compute(TlsChannel(**server, certs, false), "").ok());

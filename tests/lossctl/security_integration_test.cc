@@ -13,6 +13,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server_process.h"
+#include "test_certificates.h"
 
 namespace lossctl {
 namespace {
@@ -24,27 +25,14 @@ using ::testing::HasSubstr;
 class SecureServerTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    char pattern[] = "/tmp/lossctl-tls-XXXXXX";
-    ASSERT_NE(mkdtemp(pattern), nullptr);
-    directory_ = new std::string(pattern);
-    const std::string script = absl::StrCat(
-        "set -e; cd ", *directory_, "; exec >openssl.log 2>&1;",
-        "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=test-ca "
-        "-keyout ca.key -out ca.pem -addext basicConstraints=critical,CA:TRUE;",
-        "openssl req -newkey rsa:2048 -nodes -subj /CN=localhost "
-        "-keyout server.key -out server.csr;",
-        "echo subjectAltName=DNS:localhost,IP:127.0.0.1 > server.ext;",
-        "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key "
-        "-CAcreateserial -days 2 -out server.pem -extfile server.ext;",
-        "openssl req -newkey rsa:2048 -nodes -subj /CN=client "
-        "-keyout client.key -out client.csr;",
-        "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key "
-        "-CAcreateserial -days 2 -out client.pem;",
-        "printf 'secret-one\\n' > tokens; printf '\\n  secret-one\\n' > token;",
-        "printf 'wrong\\n' > wrong_token");
-    if (std::system(script.c_str()) != 0) {
-      GTEST_SKIP() << "openssl could not make certificates";
+    certificates_ = new lossd::testing::TestCertificates();
+    if (!certificates_->ok()) {
+      GTEST_SKIP() << "openssl could not make certificates: "
+                   << certificates_->Log();
     }
+    certificates_->WriteFile("tokens", "secret-one\n");
+    certificates_->WriteFile("token", "\n  secret-one\n");
+    certificates_->WriteFile("wrong_token", "wrong\n");
     auto server = lossd::testing::ServerProcess::Start(
         LOSSD_SERVER_PATH, {"--metrics_address=", "--log_level=warn",
                             "--tls_cert_file=" + Path("server.pem"),
@@ -57,11 +45,8 @@ class SecureServerTest : public ::testing::Test {
   static void TearDownTestSuite() {
     delete server_;
     server_ = nullptr;
-    if (directory_ != nullptr) {
-      (void)std::system(absl::StrCat("rm -rf '", *directory_, "'").c_str());
-      delete directory_;
-      directory_ = nullptr;
-    }
+    delete certificates_;
+    certificates_ = nullptr;
   }
 
   void SetUp() override {
@@ -69,7 +54,7 @@ class SecureServerTest : public ::testing::Test {
   }
 
   static std::string Path(const std::string& name) {
-    return absl::StrCat(*directory_, "/", name);
+    return certificates_->Path(name);
   }
 
   // lossctl with the server's target, the CA and the client certificate.
@@ -82,11 +67,11 @@ class SecureServerTest : public ::testing::Test {
     return RunCommand(arguments, 60);
   }
 
-  static std::string* directory_;
+  static lossd::testing::TestCertificates* certificates_;
   static lossd::testing::ServerProcess* server_;
 };
 
-std::string* SecureServerTest::directory_ = nullptr;
+lossd::testing::TestCertificates* SecureServerTest::certificates_ = nullptr;
 lossd::testing::ServerProcess* SecureServerTest::server_ = nullptr;
 
 TEST_F(SecureServerTest, HealthNeedsTlsButNoToken) {
