@@ -384,8 +384,8 @@ yaml.safe_dump_all(documents, sys.stdout)' "localhost/$image" "$pod_grpc_port" "
       grep -q '^CapEff:[[:space:]]*0*$' <("${podman[@]}" exec "$pod_container" cat /proc/1/status)
     check "podman kube play: the 2Gi memory limit applies" \
       test "$("${podman[@]}" inspect -f '{{.HostConfig.Memory}}' "$pod_container")" = 2147483648
-    check "podman kube play: flags come from the ConfigMap (LOSSD_THREADS=8)" \
-      grep -qx 'LOSSD_THREADS=8' <("${podman[@]}" exec "$pod_container" env)
+    check "podman kube play: flags come from the ConfigMap (LOSSD_THREADS=32)" \
+      grep -qx 'LOSSD_THREADS=32' <("${podman[@]}" exec "$pod_container" env)
     stop_started="$(now)"
     "${podman[@]}" stop -t 30 "$pod_container" >/dev/null 2>&1 || true
     pod_exit="$("${podman[@]}" inspect -f '{{.State.ExitCode}}' "$pod_container" 2>/dev/null || echo '?')"
