@@ -25,11 +25,14 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
+#include "cross_entropy_fast.h"
 #include "kernel.h"
 #include "lossd/registry.h"
 #include "numerics.h"
+#include "vector_kernels.h"
 
 namespace lossd::internal {
 namespace {
@@ -335,6 +338,23 @@ struct CrossEntropy {
   static KernelTotals Run(const KernelArgs<T>& args) {
     RowComputer<T> computer(args);
     const Settings& settings = computer.settings();
+    if constexpr (std::is_same_v<T, float>) {
+      // The common case on the vector kernels (cross_entropy_fast.h).
+      const VectorKernels* kernels = SelectVectorKernels();
+      if (kernels != nullptr && args.input_kind == InputKind::kLogits &&
+          settings.softcap == 0 && settings.poly_epsilon == 0 &&
+          args.grad_target == nullptr) {
+        const CrossEntropyFastSettings fast = {
+            .class_weight = settings.class_weight,
+            .ignore_index = settings.ignore_index,
+            .smoothing = settings.smoothing,
+            .other_classes_rule = settings.rule == SmoothingRule::kOtherClasses,
+            .z_loss = settings.z_loss};
+        return RunCrossEntropyFast(
+            args, *kernels, fast,
+            [&](int64_t r, double s) { return computer.Run(r, s); });
+      }
+    }
     const int64_t classes = args.classes;
     KernelTotals totals;
     for (int64_t r = 0; r < args.rows; ++r) {

@@ -1,0 +1,246 @@
+#include "cross_entropy_fast.h"
+
+#include <algorithm>
+#include <vector>
+
+namespace lossd::internal {
+namespace {
+
+// The row-constant parts of the computation. With every logit finite all C
+// classes are possible, so both smoothing rules are t' = keep t + spread:
+// uniform keep = 1 - e, spread = e / C; other-classes (1 - e) t + spread
+// (1 - t) with spread = e / (C - 1), so keep = 1 - e - spread (nothing
+// smoothed below two classes). Then
+//   a_c = s w_c (keep t_c + spread),   sum(a) = s (keep sum_c w_c t_c +
+//   spread W), loss = sum_c a_c (lse - x_c) + z s lse^2,
+//   d loss / dx_c = p_c (sum(a) + 2 z s lse) - a_c,
+// with lse - x_c = (max - x_c) + log_sum, W = sum_c w_c.
+struct Plan {
+  int64_t classes = 0;
+  bool hard = false;
+  double keep = 1;
+  double spread = 0;
+  double z_loss = 0;
+  absl::Span<const double> class_weight;
+  std::vector<float> weight_floats;  // The vector kernels' copy.
+  double weight_total = 0;           // W.
+
+  double Weight(int64_t c) const {
+    return class_weight.empty() ? 1.0 : class_weight[c];
+  }
+  const float* weights() const {
+    return weight_floats.empty() ? nullptr : weight_floats.data();
+  }
+};
+
+// What one finite row contributes: its loss, and how to turn e into its
+// gradient: finish with (scale, bias_target, bias), then subtract
+// `label_fix` at the label (hard targets) and set the dominant class's
+// entry to `top_grad`, computed without cancellation.
+struct RowResult {
+  double loss = 0;
+  float scale = 0;
+  float bias_target = 0;
+  float bias = 0;
+  float label_fix = 0;
+  float top_grad = 0;
+};
+
+RowResult Combine(const Plan& plan, const SoftmaxRow& row, const float* x,
+                  int64_t label, const float* target, double s,
+                  double grad_scale) {
+  const double keep = plan.keep, spread = plan.spread;
+  const double log_sum = row.log_sum;
+  const double lse = static_cast<double>(row.max) + log_sum;
+  const int64_t top = row.top;
+  const double top_weight = plan.Weight(top);
+  double sum_a, other_a, loss;
+  if (plan.hard) {
+    const double label_weight = plan.Weight(label);
+    sum_a = s * (keep * label_weight + spread * plan.weight_total);
+    other_a = s * ((label != top ? keep * label_weight : 0.0) +
+                   spread * (plan.weight_total - top_weight));
+    loss = s * keep * label_weight *
+           ((static_cast<double>(row.max) - x[label]) + log_sum);
+  } else {
+    const double target_total = row.target_below + row.target_at_max;
+    // The top's own w t as the kernel summed it (a float32 product).
+    const float top_wt =
+        (plan.weight_floats.empty() ? 1.0f : plan.weight_floats[top]) *
+        target[top];
+    sum_a = s * (keep * target_total + spread * plan.weight_total);
+    other_a = s * (keep * (row.target_below + (row.target_at_max - top_wt)) +
+                   spread * (plan.weight_total - top_weight));
+    loss = s * keep * (row.target_gap + target_total * log_sum);
+  }
+  if (spread != 0) {
+    loss += s * spread * (row.weight_gap + plan.weight_total * log_sum);
+  }
+  double z_factor = 0;
+  if (plan.z_loss != 0) {
+    loss += plan.z_loss * s * lse * lse;
+    z_factor = 2 * plan.z_loss * s * lse;
+  }
+  RowResult result;
+  result.loss = loss;
+  const double sum = 1 + row.rest;
+  result.scale = static_cast<float>(grad_scale * (sum_a + z_factor) / sum);
+  result.bias = static_cast<float>(grad_scale * s * spread);
+  if (plan.hard) {
+    result.label_fix =
+        static_cast<float>(grad_scale * s * keep * plan.Weight(label));
+  } else {
+    result.bias_target = static_cast<float>(grad_scale * s * keep);
+  }
+  result.top_grad = static_cast<float>(
+      grad_scale * (other_a - sum_a * (row.rest / sum) + z_factor / sum));
+  return result;
+}
+
+// Writes a finite row's gradient from e (already in place in `grad`):
+// everything but the two corrected entries.
+void FixEntries(const Plan& plan, const RowResult& result,
+                const SoftmaxRow& row, int64_t label, float* grad) {
+  if (plan.hard) grad[label] -= result.label_fix;
+  grad[row.top] = result.top_grad;
+}
+
+}  // namespace
+
+KernelTotals RunCrossEntropyFast(
+    const KernelArgs<float>& args, const VectorKernels& kernels,
+    const CrossEntropyFastSettings& settings,
+    absl::FunctionRef<double(int64_t row, double sample_weight)> scalar_row) {
+  const int64_t classes = args.classes;
+  Plan plan;
+  plan.classes = classes;
+  plan.hard = args.class_index != nullptr;
+  const double e = settings.smoothing;
+  if (e != 0) {
+    if (!settings.other_classes_rule) {
+      plan.keep = 1 - e;
+      plan.spread = e / static_cast<double>(classes);
+    } else if (classes >= 2) {
+      plan.spread = e / static_cast<double>(classes - 1);
+      plan.keep = 1 - e - plan.spread;
+    }
+  }
+  plan.z_loss = settings.z_loss;
+  plan.class_weight = settings.class_weight;
+  plan.weight_total = static_cast<double>(classes);
+  if (!plan.class_weight.empty()) {
+    plan.weight_floats.assign(plan.class_weight.begin(),
+                              plan.class_weight.end());
+    plan.weight_total = 0;
+    for (double w : plan.class_weight) plan.weight_total += w;
+  }
+  const bool want_gap = plan.spread != 0;
+  const bool want_grad = args.grad_input != nullptr;
+
+  auto included = [&](int64_t r) {
+    return args.RowIncluded(r) &&
+           !(plan.hard && args.class_index[r] == settings.ignore_index);
+  };
+  auto row_target = [&](int64_t r) {
+    return plan.hard ? nullptr : args.dense_target + r * classes;
+  };
+  KernelTotals totals;
+  auto add = [&](int64_t r, double s, double loss) {
+    if (args.per_example != nullptr) {
+      args.per_example[r] = static_cast<float>(loss);
+    }
+    totals.loss_sum += loss;
+    totals.valid_count += 1;
+    totals.weight_sum += plan.hard ? s * plan.Weight(args.class_index[r]) : s;
+  };
+  auto leave_out = [&](int64_t r) {
+    if (args.per_example != nullptr) args.per_example[r] = 0.0f;
+    if (want_grad) {
+      std::fill_n(args.grad_input + r * classes, classes, 0.0f);
+    }
+  };
+
+  if (classes > kernels.small_classes) {
+    // Row by row: e goes into the gradient row (or scratch) and is rescaled
+    // there while the row is still in cache.
+    std::vector<float> scratch(want_grad ? 0 : classes);
+    for (int64_t r = 0; r < args.rows; ++r) {
+      if (!included(r)) {
+        leave_out(r);
+        continue;
+      }
+      const double s = static_cast<double>(args.RowWeight(r));
+      const float* x = args.input + r * classes;
+      float* e = want_grad ? args.grad_input + r * classes : scratch.data();
+      const float* target = row_target(r);
+      const SoftmaxRow row =
+          kernels.softmax_row(x, classes, e, plan.weights(), target, want_gap);
+      if (!row.finite) {
+        add(r, s, scalar_row(r, s));
+        continue;
+      }
+      const int64_t label = plan.hard ? args.class_index[r] : 0;
+      const RowResult result =
+          Combine(plan, row, x, label, target, s, args.GradScale(r));
+      if (want_grad) {
+        kernels.finish_row(e, classes, result.scale, plan.weights(), target,
+                           result.bias_target, result.bias, e);
+        FixEntries(plan, result, row, label, e);
+      }
+      add(r, s, result.loss);
+    }
+    return totals;
+  }
+
+  // Few classes: blocks of rows, vectorised across rows.
+  alignas(64) float tile[kSmallTileFloats];
+  SoftmaxRow rows[kSmallBlockRows];
+  RowResult results[kSmallBlockRows];
+  float scale[kSmallBlockRows], bias_target[kSmallBlockRows],
+      bias[kSmallBlockRows];
+  for (int64_t first = 0; first < args.rows; first += kSmallBlockRows) {
+    const int64_t count = std::min(kSmallBlockRows, args.rows - first);
+    kernels.softmax_small_rows(args.input + first * classes, count, classes,
+                               tile, plan.weights(), row_target(first),
+                               want_gap, rows);
+    for (int64_t i = 0; i < count; ++i) {
+      const int64_t r = first + i;
+      results[i] = RowResult{};
+      if (included(r) && rows[i].finite) {
+        results[i] =
+            Combine(plan, rows[i], args.input + r * classes,
+                    plan.hard ? args.class_index[r] : 0, row_target(r),
+                    static_cast<double>(args.RowWeight(r)), args.GradScale(r));
+      }
+      scale[i] = results[i].scale;
+      bias_target[i] = results[i].bias_target;
+      bias[i] = results[i].bias;
+    }
+    if (want_grad) {
+      kernels.finish_small_rows(tile, count, classes, scale, plan.weights(),
+                                row_target(first), bias_target, bias,
+                                args.grad_input + first * classes);
+    }
+    for (int64_t i = 0; i < count; ++i) {
+      const int64_t r = first + i;
+      if (!included(r)) {
+        leave_out(r);
+        continue;
+      }
+      const double s = static_cast<double>(args.RowWeight(r));
+      if (!rows[i].finite) {
+        add(r, s, scalar_row(r, s));
+        continue;
+      }
+      if (want_grad) {
+        FixEntries(plan, results[i], rows[i],
+                   plan.hard ? args.class_index[r] : 0,
+                   args.grad_input + r * classes);
+      }
+      add(r, s, results[i].loss);
+    }
+  }
+  return totals;
+}
+
+}  // namespace lossd::internal

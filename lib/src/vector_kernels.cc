@@ -1,0 +1,280 @@
+#include "vector_kernels.h"
+
+// GCC 12 reports its own AVX-512 intrinsics (built on _mm512_undefined_*)
+// as using uninitialised values; they do not.
+#if !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <immintrin.h>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <limits>
+#include <string_view>
+
+namespace lossd::internal {
+namespace {
+
+// ---------------------------------------------------------------- AVX-512
+#if defined(__clang__)
+#pragma clang attribute push(                                               \
+    __attribute__((                                                         \
+        target("avx512f,avx512dq,avx512bw,avx512vl,fma,bmi,bmi2,popcnt"))), \
+    apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512dq,avx512bw,avx512vl,fma,bmi,bmi2,popcnt")
+#endif
+namespace avx512 {
+
+constexpr const char* kName = "avx512";
+constexpr int kLanes = 16;
+using V = __m512;
+using Mask = __mmask16;
+
+inline V Set(float value) { return _mm512_set1_ps(value); }
+inline V Load(const float* p) { return _mm512_loadu_ps(p); }
+inline Mask FirstLanes(int n) { return static_cast<Mask>((1u << n) - 1); }
+inline V LoadN(const float* p, int n, float fill) {
+  return _mm512_mask_loadu_ps(_mm512_set1_ps(fill), FirstLanes(n), p);
+}
+inline void Store(float* p, V v) { _mm512_storeu_ps(p, v); }
+inline void StoreN(float* p, V v, int n) {
+  _mm512_mask_storeu_ps(p, FirstLanes(n), v);
+}
+inline V Add(V a, V b) { return _mm512_add_ps(a, b); }
+inline V Sub(V a, V b) { return _mm512_sub_ps(a, b); }
+inline V Mul(V a, V b) { return _mm512_mul_ps(a, b); }
+inline V Max(V a, V b) { return _mm512_max_ps(a, b); }
+inline V Fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+inline Mask AllLanes() { return 0xffff; }
+inline Mask And(Mask a, Mask b) { return a & b; }
+inline bool AllSet(Mask m) { return m == 0xffff; }
+inline int CountSet(Mask m) { return std::popcount(static_cast<unsigned>(m)); }
+inline int FirstSet(Mask m) {
+  return std::countr_zero(static_cast<unsigned>(m));
+}
+inline Mask Less(V a, V b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
+inline Mask Equal(V a, V b) { return _mm512_cmp_ps_mask(a, b, _CMP_EQ_OQ); }
+inline Mask IsFinite(V a) {
+  const V magnitude = _mm512_abs_ps(a);
+  return _mm512_cmp_ps_mask(
+      magnitude, Set(std::numeric_limits<float>::infinity()), _CMP_LT_OQ);
+}
+inline V AddWhere(V sum, Mask m, V v) {
+  return _mm512_mask_add_ps(sum, m, sum, v);
+}
+inline float ReduceMax(V v) { return _mm512_reduce_max_ps(v); }
+inline float ReduceAddFloat(V v) { return _mm512_reduce_add_ps(v); }
+inline V Where(Mask m, V v) { return _mm512_maskz_mov_ps(m, v); }
+inline V Select(Mask m, V a, V b) { return _mm512_mask_blend_ps(m, b, a); }
+inline V Div(V a, V b) { return _mm512_div_ps(a, b); }
+// log(x) for positive normal x (Cephes' polynomial, as Eigen's plog).
+inline V Log(V x) {
+  // x = mantissa * 2^exponent with mantissa in [0.5, 1).
+  V mantissa = _mm512_getmant_ps(x, _MM_MANT_NORM_p5_1, _MM_MANT_SIGN_src);
+  V exponent = Add(_mm512_getexp_ps(x), Set(1.0f));
+  const Mask small = Less(mantissa, Set(0.707106781186547524f));
+  exponent = _mm512_mask_sub_ps(exponent, small, exponent, Set(1.0f));
+  mantissa = Add(Sub(mantissa, Set(1.0f)), Where(small, mantissa));
+  const V m = mantissa, m2 = Mul(m, m), m3 = Mul(m2, m);
+  V y = Fmadd(Set(7.0376836292E-2f), m, Set(-1.1514610310E-1f));
+  V y1 = Fmadd(Set(-1.2420140846E-1f), m, Set(1.4249322787E-1f));
+  V y2 = Fmadd(Set(2.0000714765E-1f), m, Set(-2.4999993993E-1f));
+  y = Fmadd(y, m, Set(1.1676998740E-1f));
+  y1 = Fmadd(y1, m, Set(-1.6668057665E-1f));
+  y2 = Fmadd(y2, m, Set(3.3333331174E-1f));
+  y = Fmadd(y, m3, y1);
+  y = Fmadd(y, m3, y2);
+  y = Mul(y, m3);
+  y = Fmadd(Set(-0.5f), m2, y);
+  return Fmadd(exponent, Set(0.693147180559945f), Add(m, y));
+}
+inline double ReduceAdd(V v) {
+  const __m512d low = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
+  const __m512d high = _mm512_cvtps_pd(
+      _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+  return _mm512_reduce_add_pd(_mm512_add_pd(low, high));
+}
+// exp(x) for x <= 0 (Cephes' polynomial, as Eigen's pexp); 0 below -88.
+inline V Exp(V x) {
+  x = _mm512_max_ps(x, Set(-88.3762626647949f));
+  const V m =
+      _mm512_roundscale_ps(Fmadd(x, Set(1.44269504088896341f), Set(0.5f)),
+                           _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+  const V r = Fmadd(m, Set(-0.6931471805599453f), x);
+  const V r2 = Mul(r, r);
+  const V r3 = Mul(r2, r);
+  V y = Fmadd(Set(1.9875691500E-4f), r, Set(1.3981999507E-3f));
+  V y1 = Fmadd(Set(4.1665795894E-2f), r, Set(1.6666665459E-1f));
+  const V y2 = Add(r, Set(1.0f));
+  y = Fmadd(y, r, Set(8.3334519073E-3f));
+  y1 = Fmadd(y1, r, Set(5.0000001201E-1f));
+  y = Fmadd(y, r3, y1);
+  y = Fmadd(y, r2, y2);
+  const __m512i exponent =
+      _mm512_slli_epi32(_mm512_cvttps_epi32(Add(m, Set(127.0f))), 23);
+  return Mul(y, _mm512_castsi512_ps(exponent));
+}
+
+#include "vector_kernels.inc"
+
+}  // namespace avx512
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+
+// ---------------------------------------------------------------- AVX2
+#if defined(__clang__)
+#pragma clang attribute push( \
+    __attribute__((target("avx2,fma,bmi,bmi2,popcnt"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,bmi,bmi2,popcnt")
+#endif
+namespace avx2 {
+
+constexpr const char* kName = "avx2";
+constexpr int kLanes = 8;
+using V = __m256;
+using Mask = __m256;  // All-ones lanes.
+
+inline V Set(float value) { return _mm256_set1_ps(value); }
+inline V Load(const float* p) { return _mm256_loadu_ps(p); }
+inline __m256i LaneMask(int n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(n),
+                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+inline Mask FirstLanes(int n) { return _mm256_castsi256_ps(LaneMask(n)); }
+inline V LoadN(const float* p, int n, float fill) {
+  const __m256i mask = LaneMask(n);
+  return _mm256_blendv_ps(Set(fill), _mm256_maskload_ps(p, mask),
+                          _mm256_castsi256_ps(mask));
+}
+inline void Store(float* p, V v) { _mm256_storeu_ps(p, v); }
+inline void StoreN(float* p, V v, int n) {
+  _mm256_maskstore_ps(p, LaneMask(n), v);
+}
+inline V Add(V a, V b) { return _mm256_add_ps(a, b); }
+inline V Sub(V a, V b) { return _mm256_sub_ps(a, b); }
+inline V Mul(V a, V b) { return _mm256_mul_ps(a, b); }
+inline V Max(V a, V b) { return _mm256_max_ps(a, b); }
+inline V Fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+inline Mask AllLanes() { return _mm256_castsi256_ps(_mm256_set1_epi32(-1)); }
+inline Mask And(Mask a, Mask b) { return _mm256_and_ps(a, b); }
+inline bool AllSet(Mask m) { return _mm256_movemask_ps(m) == 0xff; }
+inline int CountSet(Mask m) {
+  return std::popcount(static_cast<unsigned>(_mm256_movemask_ps(m)));
+}
+inline int FirstSet(Mask m) {
+  return std::countr_zero(static_cast<unsigned>(_mm256_movemask_ps(m)));
+}
+inline Mask Less(V a, V b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
+inline Mask Equal(V a, V b) { return _mm256_cmp_ps(a, b, _CMP_EQ_OQ); }
+inline Mask IsFinite(V a) {
+  const V magnitude = _mm256_andnot_ps(Set(-0.0f), a);
+  return _mm256_cmp_ps(magnitude, Set(std::numeric_limits<float>::infinity()),
+                       _CMP_LT_OQ);
+}
+inline V AddWhere(V sum, Mask m, V v) { return Add(sum, _mm256_and_ps(m, v)); }
+inline V Where(Mask m, V v) { return _mm256_and_ps(m, v); }
+inline V Select(Mask m, V a, V b) { return _mm256_blendv_ps(b, a, m); }
+inline V Div(V a, V b) { return _mm256_div_ps(a, b); }
+inline float ReduceAddFloat(V v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+inline V Log(V x) {
+  const __m256i bits = _mm256_castps_si256(x);
+  V exponent = _mm256_cvtepi32_ps(
+      _mm256_sub_epi32(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(126)));
+  V mantissa = _mm256_castsi256_ps(
+      _mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi32(0x007fffff)),
+                      _mm256_set1_epi32(0x3f000000)));
+  const Mask small = Less(mantissa, Set(0.707106781186547524f));
+  exponent = Sub(exponent, Where(small, Set(1.0f)));
+  mantissa = Add(Sub(mantissa, Set(1.0f)), Where(small, mantissa));
+  const V m = mantissa, m2 = Mul(m, m), m3 = Mul(m2, m);
+  V y = Fmadd(Set(7.0376836292E-2f), m, Set(-1.1514610310E-1f));
+  V y1 = Fmadd(Set(-1.2420140846E-1f), m, Set(1.4249322787E-1f));
+  V y2 = Fmadd(Set(2.0000714765E-1f), m, Set(-2.4999993993E-1f));
+  y = Fmadd(y, m, Set(1.1676998740E-1f));
+  y1 = Fmadd(y1, m, Set(-1.6668057665E-1f));
+  y2 = Fmadd(y2, m, Set(3.3333331174E-1f));
+  y = Fmadd(y, m3, y1);
+  y = Fmadd(y, m3, y2);
+  y = Mul(y, m3);
+  y = Fmadd(Set(-0.5f), m2, y);
+  return Fmadd(exponent, Set(0.693147180559945f), Add(m, y));
+}
+inline float ReduceMax(V v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_movehdup_ps(m));
+  return _mm_cvtss_f32(m);
+}
+inline double ReduceAdd(V v) {
+  const __m256d low = _mm256_cvtps_pd(_mm256_castps256_ps128(v));
+  const __m256d high = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
+  const __m256d sum = _mm256_add_pd(low, high);
+  const __m128d pair =
+      _mm_add_pd(_mm256_castpd256_pd128(sum), _mm256_extractf128_pd(sum, 1));
+  return _mm_cvtsd_f64(_mm_add_sd(pair, _mm_unpackhi_pd(pair, pair)));
+}
+inline V Exp(V x) {
+  x = _mm256_max_ps(x, Set(-88.3762626647949f));
+  const V m = _mm256_floor_ps(Fmadd(x, Set(1.44269504088896341f), Set(0.5f)));
+  const V r = Fmadd(m, Set(-0.6931471805599453f), x);
+  const V r2 = Mul(r, r);
+  const V r3 = Mul(r2, r);
+  V y = Fmadd(Set(1.9875691500E-4f), r, Set(1.3981999507E-3f));
+  V y1 = Fmadd(Set(4.1665795894E-2f), r, Set(1.6666665459E-1f));
+  const V y2 = Add(r, Set(1.0f));
+  y = Fmadd(y, r, Set(8.3334519073E-3f));
+  y1 = Fmadd(y1, r, Set(5.0000001201E-1f));
+  y = Fmadd(y, r3, y1);
+  y = Fmadd(y, r2, y2);
+  const __m256i exponent =
+      _mm256_slli_epi32(_mm256_cvttps_epi32(Add(m, Set(127.0f))), 23);
+  return Mul(y, _mm256_castsi256_ps(exponent));
+}
+
+#include "vector_kernels.inc"
+
+}  // namespace avx2
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+
+}  // namespace
+
+const VectorKernels* SelectVectorKernels() {
+  static const VectorKernels* const selected = []() -> const VectorKernels* {
+    __builtin_cpu_init();
+    const char* forced = std::getenv("LOSSD_VECTOR_KERNELS");
+    const std::string_view want = forced == nullptr ? "" : forced;
+    if (want == "none") return nullptr;
+    if (want != "avx2" && __builtin_cpu_supports("avx512f") &&
+        __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl")) {
+      return &avx512::kKernels;
+    }
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+      return &avx2::kKernels;
+    }
+    return nullptr;
+  }();
+  return selected;
+}
+
+}  // namespace lossd::internal

@@ -1,0 +1,236 @@
+// The float32 vector fast paths (lib/src/cross_entropy_fast.cc,
+// vector_kernels.cc) against the float64 scalar kernels on random cases
+// over their options. Compute<double> never takes a vector path, so it is
+// the reference; CTest runs this binary once per instruction set the
+// machine has (LOSSD_VECTOR_KERNELS), so every path is checked.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "lossd/compute.h"
+#include "lossd/registry.h"
+
+namespace lossd {
+namespace {
+
+struct Case {
+  std::string loss = "cross_entropy";
+  int64_t rows = 1;
+  int64_t classes = 1;
+  std::vector<double> input;
+  std::vector<int64_t> labels;        // Hard targets, or empty.
+  std::vector<double> dense_target;   // Soft targets, or empty.
+  std::vector<double> sample_weight;  // Per row, or empty.
+  std::vector<uint8_t> mask;          // Per row, or empty.
+  std::vector<double> grad_output;    // Per row under kNone, or empty.
+  Reduction reduction = Reduction::kMean;
+  double grad_scale = 1;
+  OptionValues options;
+  std::string description;
+};
+
+template <typename T>
+struct Answer {
+  LossResult result;
+  std::vector<T> per_example;
+  std::vector<T> grad;
+};
+
+template <typename T>
+Answer<T> RunCase(const Case& c) {
+  auto cast = [](const std::vector<double>& v) {
+    return std::vector<T>(v.begin(), v.end());
+  };
+  const std::vector<T> input = cast(c.input), target = cast(c.dense_target),
+                       weight = cast(c.sample_weight),
+                       grad_output = cast(c.grad_output);
+  LossRequest<T> request;
+  request.loss = FindLoss(c.loss);
+  request.input = {input, {c.rows, c.classes}};
+  if (!c.labels.empty()) {
+    request.class_index_target = TensorView<int64_t>{c.labels, {c.rows}};
+  } else {
+    request.dense_target = TensorView<T>{target, {c.rows, c.classes}};
+  }
+  if (!weight.empty()) request.sample_weight = TensorView<T>{weight, {c.rows}};
+  if (!c.mask.empty()) request.mask = TensorView<uint8_t>{c.mask, {c.rows}};
+  if (!grad_output.empty()) {
+    request.grad_output = TensorView<T>{grad_output, {c.rows}};
+  }
+  request.reduction = c.reduction;
+  request.grad_scale = c.grad_scale;
+  request.options = c.options;
+  Answer<T> answer;
+  answer.per_example.resize(c.rows);
+  answer.grad.resize(c.rows * c.classes);
+  absl::StatusOr<LossResult> result = Compute<T>(
+      request, absl::MakeSpan(answer.per_example), absl::MakeSpan(answer.grad));
+  EXPECT_TRUE(result.ok()) << result.status() << " " << c.description;
+  if (result.ok()) answer.result = *result;
+  return answer;
+}
+
+// |actual - expected| <= rtol * max(|expected|, scale) + floor, as the
+// oracle suite compares float32 answers with float64 ones.
+void ExpectClose(const std::vector<float>& actual,
+                 const std::vector<double>& expected, double floor,
+                 const std::string& what) {
+  double scale = 0;
+  for (double e : expected) {
+    if (std::isfinite(e)) scale = std::max(scale, std::abs(e));
+  }
+  for (size_t i = 0; i < expected.size(); ++i) {
+    const double e = expected[i], a = actual[i];
+    if (std::isnan(e)) {
+      EXPECT_TRUE(std::isnan(a)) << what << "[" << i << "]";
+      continue;
+    }
+    if (std::isinf(e)) {
+      EXPECT_EQ(a, e) << what << "[" << i << "]";
+      continue;
+    }
+    ASSERT_LE(std::abs(a - e), 2e-5 * std::max(std::abs(e), scale) + floor)
+        << what << "[" << i << "] = " << a << ", float64 " << e;
+  }
+}
+
+Case RandomCase(std::mt19937& random, int64_t classes, int index) {
+  Case c;
+  std::uniform_real_distribution<double> uniform(0, 1);
+  auto chance = [&](double p) { return uniform(random) < p; };
+  c.classes = classes;
+  c.rows = 1 + random() % (classes <= 16 ? 150 : classes <= 1000 ? 20 : 3);
+  const double spread = std::vector<double>{0.1, 1, 4, 30, 1e4}[random() % 5];
+  std::normal_distribution<double> normal(0, spread);
+  c.input.resize(c.rows * classes);
+  // Values are float32 from the start, so both precisions see the same.
+  for (double& x : c.input) x = static_cast<float>(normal(random));
+  const bool hard = chance(0.6);
+  if (hard) {
+    for (int64_t r = 0; r < c.rows; ++r) {
+      const int64_t y = random() % classes;
+      c.labels.push_back(chance(0.05) ? -100 : y);
+      // Confident rows: p of the label within rounding of 1.
+      if (chance(0.3)) c.input[r * classes + y] += 60;
+    }
+  } else {
+    c.dense_target.resize(c.rows * classes);
+    for (int64_t r = 0; r < c.rows; ++r) {
+      double sum = 0;
+      const int64_t peak = random() % classes;
+      for (int64_t k = 0; k < classes; ++k) {
+        double t = chance(0.5) ? 0.0 : uniform(random);
+        if (k == peak && chance(0.5)) t = 1e6;  // Nearly one-hot.
+        c.dense_target[r * classes + k] = t;
+        sum += t;
+      }
+      for (int64_t k = 0; k < classes; ++k) {
+        c.dense_target[r * classes + k] = static_cast<float>(
+            sum > 0 ? c.dense_target[r * classes + k] / sum : 1.0 / classes);
+      }
+      if (chance(0.3)) c.input[r * classes + peak] += 60;
+    }
+  }
+  // Ties at the maximum, and rows the scalar kernel must take over.
+  for (int64_t r = 0; r < c.rows; ++r) {
+    double* row = c.input.data() + r * classes;
+    if (classes > 1 && chance(0.1)) {
+      row[random() % classes] = *std::max_element(row, row + classes);
+    }
+    if (chance(0.03)) row[random() % classes] = -INFINITY;
+    if (chance(0.01)) row[random() % classes] = INFINITY;
+    if (chance(0.01)) row[random() % classes] = NAN;
+  }
+  if (chance(0.4)) {
+    std::vector<double> weight;
+    for (int64_t k = 0; k < classes; ++k) {
+      weight.push_back(static_cast<float>(0.1 + 2 * uniform(random)));
+    }
+    c.options.SetPerClass("class_weight", weight);
+  }
+  if (chance(0.4)) {
+    c.options.SetNumber("label_smoothing", chance(0.5) ? 0.1 : 0.37);
+    c.options.SetChoice("label_smoothing_rule",
+                        chance(0.5) ? "uniform" : "other_classes");
+  }
+  if (chance(0.3)) c.options.SetNumber("z_loss", chance(0.5) ? 1e-4 : 0.3);
+  if (chance(0.3)) {
+    for (int64_t r = 0; r < c.rows; ++r) {
+      c.sample_weight.push_back(static_cast<float>(2 * uniform(random)));
+    }
+  }
+  if (chance(0.2)) {
+    for (int64_t r = 0; r < c.rows; ++r) c.mask.push_back(chance(0.8));
+  }
+  c.reduction = std::vector<Reduction>{Reduction::kNone, Reduction::kSum,
+                                       Reduction::kMean,
+                                       Reduction::kBatchMean}[random() % 4];
+  if (c.reduction == Reduction::kNone && chance(0.5)) {
+    for (int64_t r = 0; r < c.rows; ++r) {
+      c.grad_output.push_back(static_cast<float>(normal(random)));
+    }
+  }
+  if (chance(0.2)) c.grad_scale = 1024;
+  c.description = absl::StrCat(
+      "case ", index, ": ", c.rows, " x ", classes, hard ? " hard" : " soft",
+      " smoothing ", c.options.Number("label_smoothing", 0), " ",
+      c.options.Choice("label_smoothing_rule", "uniform"), " z_loss ",
+      c.options.Number("z_loss", 0), " class_weight ",
+      c.options.Has("class_weight"), " sample_weight ",
+      !c.sample_weight.empty(), " mask ", !c.mask.empty());
+  return c;
+}
+
+TEST(VectorPaths, CrossEntropyFloatMatchesFloat64) {
+  std::mt19937 random(20240611);
+  int index = 0;
+  for (int64_t classes :
+       {1, 2, 3, 7, 8, 9, 10, 15, 16, 17, 31, 100, 1000, 4099}) {
+    for (int repeat = 0; repeat < (classes <= 100 ? 60 : 10); ++repeat) {
+      const Case c = RandomCase(random, classes, index++);
+      const Answer<double> expected = RunCase<double>(c);
+      const Answer<float> actual = RunCase<float>(c);
+      double largest = 0;
+      for (double x : c.input) {
+        if (std::isfinite(x)) largest = std::max(largest, std::abs(x));
+      }
+      // lse - x_y and p - 1 near 0 are differences of much larger values.
+      const double floor = 1e-6 * std::max(1.0, largest);
+      double per_example_scale = 0;
+      for (double l : expected.per_example) {
+        if (std::isfinite(l)) per_example_scale += std::abs(l);
+      }
+      SCOPED_TRACE(c.description);
+      ExpectClose(actual.per_example, expected.per_example, floor,
+                  "per_example");
+      ExpectClose(actual.grad, expected.grad, floor * 1e-3, "grad");
+      const double loss = expected.result.loss;
+      if (std::isfinite(loss)) {
+        const double denominator = expected.result.statistics.denominator > 0
+                                       ? expected.result.statistics.denominator
+                                       : 1.0;
+        EXPECT_NEAR(actual.result.loss, loss,
+                    2e-5 * per_example_scale / denominator + floor)
+            << "loss";
+      } else {
+        EXPECT_EQ(std::isnan(actual.result.loss), std::isnan(loss));
+      }
+      EXPECT_EQ(actual.result.statistics.valid_count,
+                expected.result.statistics.valid_count);
+      EXPECT_NEAR(actual.result.statistics.weight_sum,
+                  expected.result.statistics.weight_sum,
+                  1e-6 * std::max(1.0, expected.result.statistics.weight_sum));
+    }
+  }
+}
+
+}  // namespace
+}  // namespace lossd
