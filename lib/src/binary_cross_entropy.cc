@@ -20,10 +20,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
+#include <vector>
 
 #include "kernel.h"
 #include "lossd/registry.h"
 #include "numerics.h"
+#include "vector_kernels.h"
 
 namespace lossd::internal {
 namespace {
@@ -53,7 +56,7 @@ struct BinaryCrossEntropy {
     const double spread = other ? e : e / 2;
     const double slope = other ? 1 - 2 * e : 1 - e;
     const bool logits = args.input_kind == InputKind::kLogits;
-    return RunElementwise(args, [&](double x, double y, int64_t c) {
+    auto evaluate = [&](double x, double y, int64_t c) {
       const double smoothed =
           other ? keep * y + spread * (1 - y) : keep * y + spread;
       const double w = class_weight.empty() ? 1.0 : class_weight[c];
@@ -77,7 +80,77 @@ struct BinaryCrossEntropy {
         terms.d_target = -w * slope * (log_p - log_not_p);
       }
       return terms;
-    });
+    };
+    if constexpr (std::is_same_v<T, float>) {
+      // The common case on the vector kernels, row by row; rows with a NaN
+      // or infinite logit go through the scalar loop.
+      const VectorKernels* kernels = SelectVectorKernels();
+      if (kernels != nullptr && logits && args.grad_target == nullptr &&
+          !args.sample_weight_per_element && !args.mask_per_element) {
+        return RunFast(args, *kernels, pos_weight, class_weight,
+                       other ? 1 - 2 * e : keep, spread, evaluate);
+      }
+    }
+    return RunElementwise(args, evaluate);
+  }
+
+ private:
+  template <typename Evaluate>
+  static KernelTotals RunFast(const KernelArgs<float>& args,
+                              const VectorKernels& kernels,
+                              absl::Span<const double> pos_weight,
+                              absl::Span<const double> class_weight,
+                              double target_scale, double target_shift,
+                              Evaluate& evaluate) {
+    const int64_t classes = args.classes;
+    const std::vector<float> pos_weight_floats(pos_weight.begin(),
+                                               pos_weight.end());
+    const std::vector<float> weight_floats(class_weight.begin(),
+                                           class_weight.end());
+    double weight_total = static_cast<double>(classes);
+    if (!class_weight.empty()) {
+      weight_total = 0;
+      for (double w : class_weight) weight_total += w;
+    }
+    KernelTotals totals;
+    for (int64_t r = 0; r < args.rows; ++r) {
+      float* per_example = args.per_example == nullptr
+                               ? nullptr
+                               : args.per_example + r * classes;
+      float* grad =
+          args.grad_input == nullptr ? nullptr : args.grad_input + r * classes;
+      if (!args.RowIncluded(r)) {
+        if (per_example != nullptr) std::fill_n(per_example, classes, 0.0f);
+        if (grad != nullptr) std::fill_n(grad, classes, 0.0f);
+        continue;
+      }
+      const double s = static_cast<double>(args.RowWeight(r));
+      BinaryRowArgs row;
+      row.x = args.input + r * classes;
+      row.target = args.dense_target + r * classes;
+      row.classes = classes;
+      row.weight = weight_floats.empty() ? nullptr : weight_floats.data();
+      row.pos_weight =
+          pos_weight_floats.empty() ? nullptr : pos_weight_floats.data();
+      row.target_scale = static_cast<float>(target_scale);
+      row.target_shift = static_cast<float>(target_shift);
+      row.sample_weight = static_cast<float>(s);
+      row.grad_scale = static_cast<float>(args.grad_scale);
+      row.grad_output = args.grad_output == nullptr
+                            ? nullptr
+                            : args.grad_output + r * classes;
+      row.loss = per_example;
+      row.grad = grad;
+      const BinaryRowSums sums = kernels.binary_row(row);
+      if (sums.finite) {
+        totals.Add({.loss_sum = sums.loss_sum,
+                    .valid_count = classes,
+                    .weight_sum = s * weight_total});
+      } else {
+        totals.Add(RunElementwise(RowSlice(args, r, r + 1), evaluate));
+      }
+    }
+    return totals;
   }
 };
 

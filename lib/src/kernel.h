@@ -99,7 +99,40 @@ struct KernelTotals {
   double loss_sum = 0;
   int64_t valid_count = 0;
   double weight_sum = 0;
+
+  // Adds `other`, the totals of the rows after these.
+  void Add(const KernelTotals& other) {
+    loss_sum += other.loss_sum;
+    valid_count += other.valid_count;
+    weight_sum += other.weight_sum;
+  }
 };
+
+// Rows [begin, end) of `args` as a batch of their own: every per-row and
+// per-element pointer moved to `begin`. A kernel run on consecutive slices
+// computes what it computes on the whole, row for row.
+template <typename T>
+KernelArgs<T> RowSlice(const KernelArgs<T>& args, int64_t begin, int64_t end) {
+  KernelArgs<T> slice = args;
+  const int64_t c = args.classes;
+  auto move = [&](auto* pointer, bool per_element) {
+    return pointer == nullptr ? pointer
+                              : pointer + (per_element ? begin * c : begin);
+  };
+  const bool element_wise = args.spec->element_wise;
+  slice.rows = end - begin;
+  slice.input = move(args.input, true);
+  slice.class_index = move(args.class_index, false);
+  slice.dense_target = move(args.dense_target, true);
+  slice.sample_weight =
+      move(args.sample_weight, args.sample_weight_per_element);
+  slice.mask = move(args.mask, args.mask_per_element);
+  slice.grad_output = move(args.grad_output, element_wise);
+  slice.per_example = move(args.per_example, element_wise);
+  slice.grad_input = move(args.grad_input, true);
+  slice.grad_target = move(args.grad_target, true);
+  return slice;
+}
 
 struct Denominator {
   double value = 1;

@@ -72,6 +72,10 @@ inline float ReduceAddFloat(V v) { return _mm512_reduce_add_ps(v); }
 inline V Where(Mask m, V v) { return _mm512_maskz_mov_ps(m, v); }
 inline V Select(Mask m, V a, V b) { return _mm512_mask_blend_ps(m, b, a); }
 inline V Div(V a, V b) { return _mm512_div_ps(a, b); }
+inline V Abs(V a) { return _mm512_abs_ps(a); }
+inline Mask GreaterEqual(V a, V b) {
+  return _mm512_cmp_ps_mask(a, b, _CMP_GE_OQ);
+}
 // log(x) for positive normal x (Cephes' polynomial, as Eigen's plog).
 inline V Log(V x) {
   // x = mantissa * 2^exponent with mantissa in [0.5, 1).
@@ -185,6 +189,8 @@ inline V AddWhere(V sum, Mask m, V v) { return Add(sum, _mm256_and_ps(m, v)); }
 inline V Where(Mask m, V v) { return _mm256_and_ps(m, v); }
 inline V Select(Mask m, V a, V b) { return _mm256_blendv_ps(b, a, m); }
 inline V Div(V a, V b) { return _mm256_div_ps(a, b); }
+inline V Abs(V a) { return _mm256_andnot_ps(Set(-0.0f), a); }
+inline Mask GreaterEqual(V a, V b) { return _mm256_cmp_ps(a, b, _CMP_GE_OQ); }
 inline float ReduceAddFloat(V v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));

@@ -49,6 +49,34 @@ constexpr int64_t kSmallBlockRows = 64;
 constexpr int64_t kMaxSmallClasses = 16;
 constexpr int64_t kSmallTileFloats = kSmallBlockRows * kMaxSmallClasses;
 
+// One row of binary cross-entropy from logits (binary_cross_entropy.cc):
+// with y' = target_scale y + target_shift (label smoothing), w the class
+// weight and q the pos_weight (null: ones), s the sample weight,
+//   loss_c = s w_c [q_c y'_c softplus(-x_c) + (1 - y'_c) softplus(x_c)]
+//   grad_c = grad_scale g_c s w_c [(q_c y'_c + 1 - y'_c) sigmoid(x_c)
+//            - q_c y'_c]
+// with g the upstream gradient (null: ones). `loss` and `grad` may be null.
+struct BinaryRowArgs {
+  const float* x = nullptr;
+  const float* target = nullptr;
+  int64_t classes = 0;
+  const float* weight = nullptr;
+  const float* pos_weight = nullptr;
+  float target_scale = 1;
+  float target_shift = 0;
+  float sample_weight = 1;
+  float grad_scale = 1;
+  const float* grad_output = nullptr;
+  float* loss = nullptr;
+  float* grad = nullptr;
+};
+
+struct BinaryRowSums {
+  bool finite = true;  // False if any x_c is NaN or infinite: the outputs
+                       // are then to be recomputed by the scalar kernel.
+  double loss_sum = 0;
+};
+
 struct VectorKernels {
   const char* name;  // "avx512" or "avx2".
 
@@ -83,6 +111,8 @@ struct VectorKernels {
                             const float* scale, const float* weight,
                             const float* target, const float* bias_target,
                             const float* bias, float* out);
+
+  BinaryRowSums (*binary_row)(const BinaryRowArgs& args);
 };
 
 // The kernels for this CPU, or null. Thread-safe.

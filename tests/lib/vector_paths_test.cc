@@ -63,13 +63,17 @@ Answer<T> RunCase(const Case& c) {
   if (!weight.empty()) request.sample_weight = TensorView<T>{weight, {c.rows}};
   if (!c.mask.empty()) request.mask = TensorView<uint8_t>{c.mask, {c.rows}};
   if (!grad_output.empty()) {
-    request.grad_output = TensorView<T>{grad_output, {c.rows}};
+    request.grad_output =
+        TensorView<T>{grad_output, request.loss->element_wise
+                                       ? std::vector<int64_t>{c.rows, c.classes}
+                                       : std::vector<int64_t>{c.rows}};
   }
   request.reduction = c.reduction;
   request.grad_scale = c.grad_scale;
   request.options = c.options;
   Answer<T> answer;
-  answer.per_example.resize(c.rows);
+  answer.per_example.resize(request.loss->element_wise ? c.rows * c.classes
+                                                       : c.rows);
   answer.grad.resize(c.rows * c.classes);
   absl::StatusOr<LossResult> result = Compute<T>(
       request, absl::MakeSpan(answer.per_example), absl::MakeSpan(answer.grad));
@@ -189,45 +193,119 @@ Case RandomCase(std::mt19937& random, int64_t classes, int index) {
   return c;
 }
 
+// A binary_cross_entropy case: multi-label or soft targets, pos_weight,
+// class weights, both smoothing rules, row weights and masks.
+Case RandomBinaryCase(std::mt19937& random, int64_t classes, int index) {
+  Case c;
+  c.loss = "binary_cross_entropy";
+  std::uniform_real_distribution<double> uniform(0, 1);
+  auto chance = [&](double p) { return uniform(random) < p; };
+  c.classes = classes;
+  c.rows = 1 + random() % (classes <= 100 ? 40 : 4);
+  const double spread = std::vector<double>{0.1, 1, 4, 30, 1e4}[random() % 5];
+  std::normal_distribution<double> normal(0, spread);
+  const bool soft = chance(0.3);
+  for (int64_t i = 0; i < c.rows * classes; ++i) {
+    c.input.push_back(static_cast<float>(normal(random)));
+    c.dense_target.push_back(soft          ? static_cast<float>(uniform(random))
+                             : chance(0.3) ? 1
+                                           : 0);
+    if (chance(0.002)) c.input.back() = INFINITY;
+    if (chance(0.002)) c.input.back() = -INFINITY;
+  }
+  auto per_class = [&](double low, double high) {
+    std::vector<double> values;
+    for (int64_t k = 0; k < classes; ++k) {
+      values.push_back(
+          static_cast<float>(low + (high - low) * uniform(random)));
+    }
+    return values;
+  };
+  if (chance(0.4)) c.options.SetPerClass("pos_weight", per_class(0.1, 5));
+  if (chance(0.4)) c.options.SetPerClass("weight", per_class(0.1, 2));
+  if (chance(0.4)) {
+    c.options.SetNumber("label_smoothing", chance(0.5) ? 0.1 : 0.37);
+    c.options.SetChoice("label_smoothing_rule",
+                        chance(0.5) ? "uniform" : "other_classes");
+  }
+  if (chance(0.3)) {
+    for (int64_t r = 0; r < c.rows; ++r) {
+      c.sample_weight.push_back(static_cast<float>(2 * uniform(random)));
+    }
+  }
+  if (chance(0.2)) {
+    for (int64_t r = 0; r < c.rows; ++r) c.mask.push_back(chance(0.8));
+  }
+  c.reduction = std::vector<Reduction>{Reduction::kNone, Reduction::kSum,
+                                       Reduction::kMean,
+                                       Reduction::kBatchMean}[random() % 4];
+  if (c.reduction == Reduction::kNone && chance(0.5)) {
+    for (int64_t i = 0; i < c.rows * classes; ++i) {
+      c.grad_output.push_back(static_cast<float>(normal(random)));
+    }
+  }
+  if (chance(0.2)) c.grad_scale = 1024;
+  c.description = absl::StrCat(
+      "binary case ", index, ": ", c.rows, " x ", classes,
+      soft ? " soft" : " multi-label", " smoothing ",
+      c.options.Number("label_smoothing", 0), " ",
+      c.options.Choice("label_smoothing_rule", "uniform"), " pos_weight ",
+      c.options.Has("pos_weight"), " weight ", c.options.Has("weight"),
+      " sample_weight ", !c.sample_weight.empty(), " mask ", !c.mask.empty());
+  return c;
+}
+
+void ExpectFloatMatchesFloat64(const Case& c) {
+  const Answer<double> expected = RunCase<double>(c);
+  const Answer<float> actual = RunCase<float>(c);
+  double largest = 0;
+  for (double x : c.input) {
+    if (std::isfinite(x)) largest = std::max(largest, std::abs(x));
+  }
+  // lse - x_y and p - 1 near 0 are differences of much larger values.
+  const double floor = 1e-6 * std::max(1.0, largest);
+  double per_example_scale = 0;
+  for (double l : expected.per_example) {
+    if (std::isfinite(l)) per_example_scale += std::abs(l);
+  }
+  SCOPED_TRACE(c.description);
+  ExpectClose(actual.per_example, expected.per_example, floor, "per_example");
+  ExpectClose(actual.grad, expected.grad, floor * 1e-3, "grad");
+  const double loss = expected.result.loss;
+  if (std::isfinite(loss)) {
+    const double denominator = expected.result.statistics.denominator > 0
+                                   ? expected.result.statistics.denominator
+                                   : 1.0;
+    EXPECT_NEAR(actual.result.loss, loss,
+                2e-5 * per_example_scale / denominator + floor)
+        << "loss";
+  } else {
+    EXPECT_EQ(std::isnan(actual.result.loss), std::isnan(loss));
+  }
+  EXPECT_EQ(actual.result.statistics.valid_count,
+            expected.result.statistics.valid_count);
+  EXPECT_NEAR(actual.result.statistics.weight_sum,
+              expected.result.statistics.weight_sum,
+              1e-6 * std::max(1.0, expected.result.statistics.weight_sum));
+}
+
+TEST(VectorPaths, BinaryCrossEntropyFloatMatchesFloat64) {
+  std::mt19937 random(7);
+  int index = 0;
+  for (int64_t classes : {1, 2, 7, 16, 17, 100, 1000}) {
+    for (int repeat = 0; repeat < 40; ++repeat) {
+      ExpectFloatMatchesFloat64(RandomBinaryCase(random, classes, index++));
+    }
+  }
+}
+
 TEST(VectorPaths, CrossEntropyFloatMatchesFloat64) {
   std::mt19937 random(20240611);
   int index = 0;
   for (int64_t classes :
        {1, 2, 3, 7, 8, 9, 10, 15, 16, 17, 31, 100, 1000, 4099}) {
     for (int repeat = 0; repeat < (classes <= 100 ? 60 : 10); ++repeat) {
-      const Case c = RandomCase(random, classes, index++);
-      const Answer<double> expected = RunCase<double>(c);
-      const Answer<float> actual = RunCase<float>(c);
-      double largest = 0;
-      for (double x : c.input) {
-        if (std::isfinite(x)) largest = std::max(largest, std::abs(x));
-      }
-      // lse - x_y and p - 1 near 0 are differences of much larger values.
-      const double floor = 1e-6 * std::max(1.0, largest);
-      double per_example_scale = 0;
-      for (double l : expected.per_example) {
-        if (std::isfinite(l)) per_example_scale += std::abs(l);
-      }
-      SCOPED_TRACE(c.description);
-      ExpectClose(actual.per_example, expected.per_example, floor,
-                  "per_example");
-      ExpectClose(actual.grad, expected.grad, floor * 1e-3, "grad");
-      const double loss = expected.result.loss;
-      if (std::isfinite(loss)) {
-        const double denominator = expected.result.statistics.denominator > 0
-                                       ? expected.result.statistics.denominator
-                                       : 1.0;
-        EXPECT_NEAR(actual.result.loss, loss,
-                    2e-5 * per_example_scale / denominator + floor)
-            << "loss";
-      } else {
-        EXPECT_EQ(std::isnan(actual.result.loss), std::isnan(loss));
-      }
-      EXPECT_EQ(actual.result.statistics.valid_count,
-                expected.result.statistics.valid_count);
-      EXPECT_NEAR(actual.result.statistics.weight_sum,
-                  expected.result.statistics.weight_sum,
-                  1e-6 * std::max(1.0, expected.result.statistics.weight_sum));
+      ExpectFloatMatchesFloat64(RandomCase(random, classes, index++));
     }
   }
 }
