@@ -120,6 +120,11 @@ cleanup() {
   if [[ "$made_bridge" -eq 1 ]] && ! pgrep -x dockerd >/dev/null; then
     ip link delete docker0 2>/dev/null
   fi
+  # Our pod's conmon processes linger a moment after kube down; one still
+  # there after 10 s belongs to another podman user, whose network stays.
+  if [[ "$podman_used" -eq 1 ]]; then
+    for _ in $(seq 1 50); do pgrep -x conmon >/dev/null || break; sleep 0.2; done
+  fi
   if [[ "$podman_used" -eq 1 ]] && ! pgrep -x conmon >/dev/null; then
     [[ "$made_podman_bridge" -eq 1 ]] && ip link delete cni-podman1 2>/dev/null
     [[ "$cni_chains_before" -eq 0 ]] && remove_chains 'CNI-[A-Z0-9-]+'
