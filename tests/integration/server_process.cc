@@ -30,8 +30,10 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
   const std::string port_file = server->directory_ + "/port";
   const std::string log_file = server->directory_ + "/log";
 
+  // No metrics endpoint unless asked for: tests must not bind 0.0.0.0:9090.
   std::vector<std::string> args = {binary, "--address=127.0.0.1:0",
-                                   "--port_file=" + port_file};
+                                   "--port_file=" + port_file,
+                                   "--metrics_address="};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   std::vector<char*> argv;
   for (std::string& arg : args) argv.push_back(arg.data());

@@ -16,7 +16,8 @@ namespace lossd::testing {
 
 class ServerProcess {
  public:
-  // Starts `binary` with `--address=127.0.0.1:0 --port_file=...` plus
+  // Starts `binary` with `--address=127.0.0.1:0 --port_file=...
+  // --metrics_address=` (no metrics endpoint; later flags win) plus
   // `extra_args` and `environment` (NAME=value entries added to ours), and
   // waits until it is serving.
   static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(
