@@ -173,8 +173,11 @@ KernelTotals RunCrossEntropyFast(
       const float* x = args.input + r * classes;
       float* e = want_grad ? args.grad_input + r * classes : scratch.data();
       const float* target = row_target(r);
+      const bool last = r + 1 == args.rows;
       const SoftmaxRow row =
-          kernels.softmax_row(x, classes, e, plan.weights(), target, want_gap);
+          kernels.softmax_row(x, classes, e, plan.weights(), target, want_gap,
+                              last ? nullptr : x + classes,
+                              last || !want_grad ? nullptr : e + classes);
       if (!row.finite) {
         add(r, s, scalar_row(r, s));
         continue;

@@ -36,6 +36,18 @@ using V = __m512;
 using Mask = __mmask16;
 
 inline V Set(float value) { return _mm512_set1_ps(value); }
+// One cache line (16 floats), to be written, into L1.
+inline void PrefetchForWrite(float* p) {
+  _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_ET0);
+}
+// One cache line (16 floats) into L2, or the last-level cache if `far`.
+inline void Prefetch(const float* p, bool far) {
+  if (far) {
+    _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T2);
+  } else {
+    _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T1);
+  }
+}
 inline V Load(const float* p) { return _mm512_loadu_ps(p); }
 inline Mask FirstLanes(int n) { return static_cast<Mask>((1u << n) - 1); }
 inline V LoadN(const float* p, int n, float fill) {
@@ -149,6 +161,19 @@ using V = __m256;
 using Mask = __m256;  // All-ones lanes.
 
 inline V Set(float value) { return _mm256_set1_ps(value); }
+// Called per 8 floats, half a cache line: every other call prefetches.
+inline void PrefetchForWrite(float* p) {
+  if ((reinterpret_cast<uintptr_t>(p) & 63) >= 32) return;
+  _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_ET0);
+}
+inline void Prefetch(const float* p, bool far) {
+  if ((reinterpret_cast<uintptr_t>(p) & 63) >= 32) return;
+  if (far) {
+    _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T2);
+  } else {
+    _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T1);
+  }
+}
 inline V Load(const float* p) { return _mm256_loadu_ps(p); }
 inline __m256i LaneMask(int n) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(n),

@@ -82,10 +82,14 @@ struct VectorKernels {
 
   // Computes a row's statistics and writes e_c into `exp_out` (which may be
   // the row's gradient buffer). `weight` and `target` may be null;
-  // weight_gap is computed only when `want_weight_gap`.
+  // weight_gap is computed only when `want_weight_gap`. `next_x` and
+  // `next_exp_out`, if not null, are the row computed next and where its e
+  // goes: they are prefetched meanwhile (the latter for writing), so that
+  // the next row's passes do not wait on memory.
   SoftmaxRow (*softmax_row)(const float* x, int64_t classes, float* exp_out,
                             const float* weight, const float* target,
-                            bool want_weight_gap);
+                            bool want_weight_gap, const float* next_x,
+                            float* next_exp_out);
 
   // out_c = e_c * scale - w_c * (bias_target * t_c + bias), in place when
   // out == e. `weight` null means all ones; `target` null means t = 0.
