@@ -112,6 +112,28 @@ struct BinaryCrossEntropy {
       weight_total = 0;
       for (double w : class_weight) weight_total += w;
     }
+    if (class_weight.empty() && pos_weight.empty() &&
+        args.sample_weight == nullptr && args.mask == nullptr) {
+      // Nothing differs from row to row: one pass over all the elements,
+      // however few classes a row has.
+      BinaryRowArgs all;
+      all.x = args.input;
+      all.target = args.dense_target;
+      all.classes = args.rows * classes;
+      all.target_scale = static_cast<float>(target_scale);
+      all.target_shift = static_cast<float>(target_shift);
+      all.grad_scale = static_cast<float>(args.grad_scale);
+      all.grad_output = args.grad_output;
+      all.loss = args.per_example;
+      all.grad = args.grad_input;
+      const BinaryRowSums sums = kernels.binary_row(all);
+      if (sums.finite) {
+        return {.loss_sum = sums.loss_sum,
+                .valid_count = all.classes,
+                .weight_sum = static_cast<double>(all.classes)};
+      }
+      // A NaN or infinite logit somewhere: again, row by row.
+    }
     KernelTotals totals;
     for (int64_t r = 0; r < args.rows; ++r) {
       float* per_example = args.per_example == nullptr

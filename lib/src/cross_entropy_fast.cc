@@ -195,35 +195,37 @@ KernelTotals RunCrossEntropyFast(
     return totals;
   }
 
-  // Few classes: blocks of rows, vectorised across rows.
-  alignas(64) float tile[kSmallTileFloats];
-  SoftmaxRow rows[kSmallBlockRows];
-  RowResult results[kSmallBlockRows];
-  float scale[kSmallBlockRows], bias_target[kSmallBlockRows],
-      bias[kSmallBlockRows];
+  // Few classes: blocks of rows, one row per vector lane.
+  float label[kSmallBlockRows], sample_weight[kSmallBlockRows],
+      grad_scale[kSmallBlockRows], loss[kSmallBlockRows];
+  SmallRowsArgs small;
+  small.classes = classes;
+  small.weight = plan.weights();
+  small.weight_total = static_cast<float>(plan.weight_total);
+  small.keep = static_cast<float>(plan.keep);
+  small.spread = static_cast<float>(plan.spread);
+  small.z_loss = static_cast<float>(plan.z_loss);
+  small.label = plan.hard ? label : nullptr;
+  small.sample_weight = sample_weight;
+  small.grad_scale = grad_scale;
+  small.loss = loss;
   for (int64_t first = 0; first < args.rows; first += kSmallBlockRows) {
     const int64_t count = std::min(kSmallBlockRows, args.rows - first);
-    kernels.softmax_small_rows(args.input + first * classes, count, classes,
-                               tile, plan.weights(), row_target(first),
-                               want_gap, rows);
     for (int64_t i = 0; i < count; ++i) {
       const int64_t r = first + i;
-      results[i] = RowResult{};
-      if (included(r) && rows[i].finite) {
-        results[i] =
-            Combine(plan, rows[i], args.input + r * classes,
-                    plan.hard ? args.class_index[r] : 0, row_target(r),
-                    static_cast<double>(args.RowWeight(r)), args.GradScale(r));
+      const bool in = included(r);
+      // A row left out weighs 0; its label must then match no class.
+      sample_weight[i] = in ? static_cast<float>(args.RowWeight(r)) : 0.0f;
+      grad_scale[i] = in ? static_cast<float>(args.GradScale(r)) : 0.0f;
+      if (plan.hard) {
+        label[i] = in ? static_cast<float>(args.class_index[r]) : -1.0f;
       }
-      scale[i] = results[i].scale;
-      bias_target[i] = results[i].bias_target;
-      bias[i] = results[i].bias;
     }
-    if (want_grad) {
-      kernels.finish_small_rows(tile, count, classes, scale, plan.weights(),
-                                row_target(first), bias_target, bias,
-                                args.grad_input + first * classes);
-    }
+    small.x = args.input + first * classes;
+    small.rows = count;
+    small.target = row_target(first);
+    small.grad = want_grad ? args.grad_input + first * classes : nullptr;
+    kernels.cross_entropy_small_rows(small);
     for (int64_t i = 0; i < count; ++i) {
       const int64_t r = first + i;
       if (!included(r)) {
@@ -231,16 +233,11 @@ KernelTotals RunCrossEntropyFast(
         continue;
       }
       const double s = static_cast<double>(args.RowWeight(r));
-      if (!rows[i].finite) {
+      if ((small.not_finite >> i) & 1) {
         add(r, s, scalar_row(r, s));
-        continue;
+      } else {
+        add(r, s, loss[i]);
       }
-      if (want_grad) {
-        FixEntries(plan, results[i], rows[i],
-                   plan.hard ? args.class_index[r] : 0,
-                   args.grad_input + r * classes);
-      }
-      add(r, s, results[i].loss);
     }
   }
   return totals;

@@ -85,6 +85,27 @@ inline V Where(Mask m, V v) { return _mm512_maskz_mov_ps(m, v); }
 inline V Select(Mask m, V a, V b) { return _mm512_mask_blend_ps(m, b, a); }
 inline V Div(V a, V b) { return _mm512_div_ps(a, b); }
 inline V Abs(V a) { return _mm512_abs_ps(a); }
+using VI = __m512i;
+// lane * stride + offset in each lane.
+inline VI LaneIndex(int stride, int offset) {
+  return _mm512_add_epi32(
+      _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
+                                           12, 13, 14, 15),
+                         _mm512_set1_epi32(stride)),
+      _mm512_set1_epi32(offset));
+}
+inline V LaneFloats() {
+  return _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+}
+inline V Floor(V a) {
+  return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+}
+inline VI ToIndex(V a) { return _mm512_cvtps_epi32(a); }
+inline V Gather(const float* base, VI index) {
+  return _mm512_i32gather_ps(index, base, 4);
+}
+inline Mask Not(Mask m) { return static_cast<Mask>(~m); }
+inline uint64_t LaneBits(Mask m) { return m; }
 inline Mask GreaterEqual(V a, V b) {
   return _mm512_cmp_ps_mask(a, b, _CMP_GE_OQ);
 }
@@ -215,6 +236,23 @@ inline V Where(Mask m, V v) { return _mm256_and_ps(m, v); }
 inline V Select(Mask m, V a, V b) { return _mm256_blendv_ps(b, a, m); }
 inline V Div(V a, V b) { return _mm256_div_ps(a, b); }
 inline V Abs(V a) { return _mm256_andnot_ps(Set(-0.0f), a); }
+using VI = __m256i;
+inline VI LaneIndex(int stride, int offset) {
+  return _mm256_add_epi32(
+      _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                         _mm256_set1_epi32(stride)),
+      _mm256_set1_epi32(offset));
+}
+inline V LaneFloats() { return _mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7); }
+inline V Floor(V a) { return _mm256_floor_ps(a); }
+inline VI ToIndex(V a) { return _mm256_cvtps_epi32(a); }
+inline V Gather(const float* base, VI index) {
+  return _mm256_i32gather_ps(base, index, 4);
+}
+inline Mask Not(Mask m) { return _mm256_xor_ps(m, AllLanes()); }
+inline uint64_t LaneBits(Mask m) {
+  return static_cast<uint64_t>(_mm256_movemask_ps(m));
+}
 inline Mask GreaterEqual(V a, V b) { return _mm256_cmp_ps(a, b, _CMP_GE_OQ); }
 inline float ReduceAddFloat(V v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));

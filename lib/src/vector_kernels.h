@@ -43,11 +43,37 @@ struct SoftmaxRow {
   double target_gap = 0;     // sum_c w_c t_c (max - x_c)
 };
 
-// The most rows of one softmax_small_rows call, the most classes it takes,
-// and the floats of the tile it needs.
-constexpr int64_t kSmallBlockRows = 64;
-constexpr int64_t kMaxSmallClasses = 16;
-constexpr int64_t kSmallTileFloats = kSmallBlockRows * kMaxSmallClasses;
+// The softmax cross-entropy of rows with few classes, vectorised across
+// rows (one row per lane) rather than along them: cross_entropy_fast.h's
+// formulas, per row r with sample weight s_r and gradient scale g_r (both 0
+// for a row left out), the label y_r (hard targets; any value outside
+// [0, classes) matches no class) or the target row t_r (soft targets),
+// class weights w (null: ones; W their sum) and t' = keep t + spread:
+//   loss_r = sum_c s_r w_c t'_rc (lse_r - x_rc) + z_loss s_r lse_r^2
+//   grad_rc = g_r [p_rc (sum_c s_r w_c t'_rc + 2 z_loss s_r lse_r)
+//             - s_r w_c t'_rc]
+// Rows with a NaN or infinite logit get bit r of `not_finite` and no
+// meaningful outputs; the caller recomputes them.
+constexpr int64_t kSmallBlockRows = 64;   // The most rows of one call.
+constexpr int64_t kMaxSmallClasses = 16;  // small_classes is at most this.
+
+struct SmallRowsArgs {
+  const float* x = nullptr;       // [rows, classes]
+  int64_t rows = 0;               // At most kSmallBlockRows.
+  int64_t classes = 0;            // At most small_classes.
+  const float* label = nullptr;   // [rows] class indices as floats, or null.
+  const float* target = nullptr;  // [rows, classes], or null.
+  const float* weight = nullptr;  // [classes], or null.
+  float weight_total = 0;         // W.
+  float keep = 1;
+  float spread = 0;
+  float z_loss = 0;
+  const float* sample_weight = nullptr;  // [rows]
+  const float* grad_scale = nullptr;     // [rows]
+  float* loss = nullptr;                 // [rows], out.
+  float* grad = nullptr;                 // [rows, classes], out, or null.
+  uint64_t not_finite = 0;               // Out.
+};
 
 // One row of binary cross-entropy from logits (binary_cross_entropy.cc):
 // with y' = target_scale y + target_shift (label smoothing), w the class
@@ -97,24 +123,9 @@ struct VectorKernels {
                      const float* weight, const float* target,
                      float bias_target, float bias, float* out);
 
-  // Rows of at most `small_classes` (<= kMaxSmallClasses) classes are
-  // vectorised across rows rather than along them, up to kSmallBlockRows
-  // rows at a time: softmax_small_rows is softmax_row for `rows`
-  // consecutive rows (`target` advances by `classes` per row), writing each
-  // row's e into `tile` (row i at tile + i * small_classes; 64-byte
-  // aligned, kSmallTileFloats) instead of the gradient, so that no load
-  // waits on a masked store to a neighbouring row; finish_small_rows is
-  // finish_row for those rows, from the tile into `out`, with one scale,
-  // bias_target and bias per row.
+  // Rows of at most `small_classes` classes: see SmallRowsArgs.
   int64_t small_classes;
-  void (*softmax_small_rows)(const float* x, int64_t rows, int64_t classes,
-                             float* tile, const float* weight,
-                             const float* target, bool want_weight_gap,
-                             SoftmaxRow* out);
-  void (*finish_small_rows)(const float* tile, int64_t rows, int64_t classes,
-                            const float* scale, const float* weight,
-                            const float* target, const float* bias_target,
-                            const float* bias, float* out);
+  void (*cross_entropy_small_rows)(SmallRowsArgs& args);
 
   BinaryRowSums (*binary_row)(const BinaryRowArgs& args);
 };
