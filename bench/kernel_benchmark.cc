@@ -124,6 +124,7 @@ void RunKernel(benchmark::State& state, KernelCase kernel, int64_t elements) {
         TensorView<float>{batch.dense_target, {rows, kernel.classes}};
   }
   request.reduction = Reduction::kMean;
+  request.threads = kernel.threads;
   double loss = 0;
   for (auto _ : state) {
     absl::StatusOr<LossResult> result =
@@ -173,7 +174,7 @@ void RunBandwidthProbe(benchmark::State& state, ProbePattern pattern,
 }
 
 void RegisterAll(int64_t elements, bool smoke) {
-  const std::vector<int> thread_counts = {1};
+  const std::vector<int> thread_counts = {1, 2};
   struct Probe {
     absl::string_view name;
     ProbePattern pattern;
@@ -202,11 +203,19 @@ void RegisterAll(int64_t elements, bool smoke) {
       {"cross_entropy", Target::kProbabilities, 32000, 1},
       {"binary_cross_entropy", Target::kMultiLabel, 10, 1},
       {"binary_cross_entropy", Target::kMultiLabel, 1000, 1},
+      // Two threads (LossRequest::threads) on the same 64 MiB batches.
+      {"cross_entropy", Target::kClassIndex, 10, 2},
+      {"cross_entropy", Target::kClassIndex, 1000, 2},
+      {"cross_entropy", Target::kClassIndex, 32000, 2},
+      {"cross_entropy", Target::kClassIndex, 128256, 2},
+      {"cross_entropy", Target::kProbabilities, 1000, 2},
+      {"binary_cross_entropy", Target::kMultiLabel, 1000, 2},
   };
   if (smoke) {
     cases = {{"cross_entropy", Target::kClassIndex, 10, 1},
              {"cross_entropy", Target::kProbabilities, 100, 1},
-             {"binary_cross_entropy", Target::kMultiLabel, 100, 1}};
+             {"binary_cross_entropy", Target::kMultiLabel, 100, 1},
+             {"cross_entropy", Target::kClassIndex, 100, 2}};
   }
   for (const KernelCase& kernel : cases) {
     benchmark::RegisterBenchmark(

@@ -423,6 +423,7 @@ def main():
     parser.add_argument("--build_dir", default=os.path.join(
         os.path.dirname(HERE), "build-bench"))
     parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--skip_kernels", action="store_true")
     parser.add_argument("--skip_torch", action="store_true")
     parser.add_argument("--skip_service", action="store_true")
     parser.add_argument("--torch_threads", type=int, nargs="+", default=[1])
@@ -439,7 +440,9 @@ def main():
 
     machine = machine_description()
     machine["load_start"] = load_average()
-    kernels, _ = run_kernels(build_dir, args.smoke, out_dir)
+    kernels = {}
+    if not args.skip_kernels:
+        kernels, _ = run_kernels(build_dir, args.smoke, out_dir)
     torch = None
     if not args.skip_torch:
         torch = run_torch(build_dir, args.smoke, args.torch_threads, out_dir)

@@ -1,8 +1,11 @@
 #include "lossd/compute.h"
 
+#include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -103,6 +106,45 @@ absl::Status CheckClassIndices(const LossSpec& spec,
     }
   }
   return absl::OkStatus();
+}
+
+// Rows per block of a large batch: a block's sums are added in double and
+// the blocks' in block order, whichever thread computed them.
+constexpr int64_t kBlockElements = int64_t{1} << 18;
+
+// Runs the kernel over the rows of `args`: whole if the batch is small,
+// else in fixed blocks spread over up to `threads` threads (0: one per
+// core), with the same result for any thread count.
+template <typename T>
+internal::KernelTotals RunRows(const internal::LossOps<T>& ops,
+                               const internal::KernelArgs<T>& args,
+                               int64_t elements, int threads) {
+  const int64_t rows_per_block =
+      std::max<int64_t>(1, kBlockElements / std::max<int64_t>(1, args.classes));
+  const int64_t blocks = (args.rows + rows_per_block - 1) / rows_per_block;
+  if (elements < kParallelElements || blocks <= 1) return ops.run(args);
+  if (threads <= 0) {
+    threads =
+        std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  }
+  threads = static_cast<int>(std::min<int64_t>(threads, blocks));
+  std::vector<internal::KernelTotals> totals(blocks);
+  std::atomic<int64_t> next_block{0};
+  auto work = [&] {
+    for (int64_t b = next_block.fetch_add(1); b < blocks;
+         b = next_block.fetch_add(1)) {
+      const int64_t begin = b * rows_per_block;
+      const int64_t end = std::min(args.rows, begin + rows_per_block);
+      totals[b] = ops.run(internal::RowSlice(args, begin, end));
+    }
+  };
+  std::vector<std::thread> helpers;
+  for (int t = 1; t < threads; ++t) helpers.emplace_back(work);
+  work();
+  for (std::thread& helper : helpers) helper.join();
+  internal::KernelTotals sum;
+  for (const internal::KernelTotals& block : totals) sum.Add(block);
+  return sum;
 }
 
 }  // namespace
@@ -436,7 +478,8 @@ absl::StatusOr<LossResult> Compute(const LossRequest<T>& request,
   // With nothing to average over every gradient is 0, not 0 * inf.
   args.grad_scale =
       denominator.value != 0 ? request.grad_scale / denominator.value : 0;
-  const internal::KernelTotals totals = ops.run(args);
+  const internal::KernelTotals totals =
+      RunRows(ops, args, shape.elements(), request.threads);
 
   if (move_axis) {
     if (!grad_rows.empty()) {

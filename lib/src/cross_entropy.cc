@@ -25,6 +25,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <type_traits>
 #include <vector>
 
@@ -336,10 +337,9 @@ struct CrossEntropy {
 
   template <typename T>
   static KernelTotals Run(const KernelArgs<T>& args) {
-    RowComputer<T> computer(args);
-    const Settings& settings = computer.settings();
     if constexpr (std::is_same_v<T, float>) {
       // The common case on the vector kernels (cross_entropy_fast.h).
+      const Settings settings(args);
       const VectorKernels* kernels = SelectVectorKernels();
       if (kernels != nullptr && args.input_kind == InputKind::kLogits &&
           settings.softcap == 0 && settings.poly_epsilon == 0 &&
@@ -350,11 +350,18 @@ struct CrossEntropy {
             .smoothing = settings.smoothing,
             .other_classes_rule = settings.rule == SmoothingRule::kOtherClasses,
             .z_loss = settings.z_loss};
-        return RunCrossEntropyFast(
-            args, *kernels, fast,
-            [&](int64_t r, double s) { return computer.Run(r, s); });
+        // The scalar row computer (scratch for a few rows of doubles) only
+        // for the rows that need it.
+        std::optional<RowComputer<T>> computer;
+        return RunCrossEntropyFast(args, *kernels, fast,
+                                   [&](int64_t r, double s) {
+                                     if (!computer) computer.emplace(args);
+                                     return computer->Run(r, s);
+                                   });
       }
     }
+    RowComputer<T> computer(args);
+    const Settings& settings = computer.settings();
     const int64_t classes = args.classes;
     KernelTotals totals;
     for (int64_t r = 0; r < args.rows; ++r) {

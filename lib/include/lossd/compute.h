@@ -58,7 +58,16 @@ struct LossRequest {
   // Negative values count from the end. Default: the last axis.
   std::optional<int> class_axis;
   OptionValues options;
+  // The most threads that compute the rows, the calling one included; 0
+  // means one per core. Batches under kParallelElements elements stay on
+  // the calling thread. The result is bitwise the same for any count: rows
+  // are cut into blocks that do not depend on it, and the blocks' sums are
+  // added in block order.
+  int threads = 1;
 };
+
+// The smallest batch (input elements) that LossRequest::threads may split.
+inline constexpr int64_t kParallelElements = int64_t{1} << 20;
 
 // Where Compute writes its outputs; each is optional (empty: not wanted).
 template <typename T>
@@ -105,7 +114,8 @@ int64_t PerExampleSize(const LossSpec& loss, const ProblemShape& shape);
 // The gradients are of the returned loss (under kNone: of the sum of the
 // per-example losses, each times its grad_output), times grad_scale. Errors are
 // InvalidArgument naming the field and first offending index. Thread-safe;
-// allocates only when the class axis is not last.
+// allocates only when the class axis is not last (and a little per call
+// when it uses more than one thread).
 template <typename T>
 absl::StatusOr<LossResult> Compute(const LossRequest<T>& request,
                                    const LossOutputs<T>& outputs);
