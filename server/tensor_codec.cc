@@ -1,5 +1,6 @@
 #include "tensor_codec.h"
 
+#include <cpuid.h>
 #include <immintrin.h>
 
 #include <algorithm>
@@ -98,8 +99,13 @@ __attribute__((target("avx,f16c"))) void FloatToHalfF16c(const float* values,
 }
 
 bool HasF16c() {
-  static const bool has =
-      __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+  // clang 14's __builtin_cpu_supports does not know "f16c": ask cpuid. The
+  // "avx" check also covers the OS saving the AVX registers.
+  static const bool has = [] {
+    unsigned eax, ebx, ecx, edx;
+    return __builtin_cpu_supports("avx") &&
+           __get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0 && (ecx & bit_F16C) != 0;
+  }();
   return has;
 }
 
