@@ -1,5 +1,6 @@
 #include "conversion.h"
 
+#include <atomic>
 #include <optional>
 #include <string>
 #include <vector>
@@ -242,12 +243,15 @@ struct Output {
   }
 };
 
+std::atomic<int> compute_threads{1};
+
 template <typename T>
 absl::Status ComputeTyped(const v1::ComputeRequest& request,
                           const LossSpec& spec, v1::DType input_dtype,
                           v1::ComputeResponse* response) {
   LossRequest<T> lib;
   lib.loss = &spec;
+  lib.threads = compute_threads.load(std::memory_order_relaxed);
   lib.reduction = FromProto(request.reduction());
   lib.input_kind = request.input_kind() == v1::INPUT_KIND_UNSPECIFIED
                        ? spec.input_kinds.front()
@@ -397,6 +401,10 @@ absl::Status ComputeTyped(const v1::ComputeRequest& request,
 }
 
 }  // namespace
+
+void SetComputeThreads(int threads) {
+  compute_threads.store(threads, std::memory_order_relaxed);
+}
 
 absl::Status ComputeFromProto(const v1::ComputeRequest& request,
                               v1::ComputeResponse* response) {

@@ -17,6 +17,12 @@ namespace lossd::server {
 absl::Status ComputeFromProto(const v1::ComputeRequest& request,
                               v1::ComputeResponse* response);
 
+// How many threads one request's computation may use (the library's
+// LossRequest::threads: only large batches are split, and the answer does
+// not depend on it); 0 means one per core. Default 1. Set it at startup,
+// before serving.
+void SetComputeThreads(int threads);
+
 // Describes every registered loss, for ListLosses.
 void DescribeLosses(v1::ListLossesResponse* response);
 

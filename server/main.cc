@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "conversion.h"
 #include "environment_flags.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
@@ -35,6 +36,10 @@ ABSL_FLAG(std::string, port_file, "",
 ABSL_FLAG(int, threads, 0,
           "Requests served at once: at least this many are, more may be "
           "refused with RESOURCE_EXHAUSTED. 0 means 16 per core, at least 64.");
+ABSL_FLAG(int, compute_threads, 0,
+          "Threads one request's computation may use; only batches of a "
+          "million elements or more are split, and the answer does not "
+          "depend on it. 0 means one per core.");
 ABSL_FLAG(int64_t, max_request_bytes, 64 << 20,
           "Largest request message accepted; larger ones get "
           "RESOURCE_EXHAUSTED.");
@@ -83,6 +88,8 @@ int Run() {
                  absl::GetFlag(FLAGS_log_level).c_str());
     return 2;
   }
+
+  lossd::server::SetComputeThreads(absl::GetFlag(FLAGS_compute_threads));
 
   // Signals are taken by a dedicated thread; block them everywhere else
   // before gRPC starts its threads.
