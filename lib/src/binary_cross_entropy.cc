@@ -40,6 +40,8 @@ constexpr double kMinLog = -100;
 constexpr double kMinDenominator = static_cast<double>(1e-12f);
 
 struct BinaryCrossEntropy {
+  static constexpr bool kReads16BitInput = true;
+
   template <typename T>
   static Denominator MeanDenominator(const KernelArgs<T>& args) {
     return CountIncludedElements(args);
@@ -90,6 +92,11 @@ struct BinaryCrossEntropy {
         return RunFast(args, *kernels, pos_weight, class_weight,
                        other ? 1 - 2 * e : keep, spread, evaluate);
       }
+      if (args.input_16bit != nullptr) {
+        return WithFloatInput(args, [](const KernelArgs<float>& copy) {
+          return Run<float>(copy);
+        });
+      }
     }
     return RunElementwise(args, evaluate);
   }
@@ -112,25 +119,48 @@ struct BinaryCrossEntropy {
       weight_total = 0;
       for (double w : class_weight) weight_total += w;
     }
+    // 16-bit input: converted a chunk or row at a time, into cache.
+    const bool bfloat16 = args.input_format == Float16Format::kBFloat16;
+    std::vector<float> converted;
+    auto float_input = [&](int64_t begin, int64_t count) -> const float* {
+      if (args.input_16bit == nullptr) return args.input + begin;
+      converted.resize(count);
+      const int64_t total = args.rows * classes;
+      kernels.float16_to_float(
+          args.input_16bit + begin, count, bfloat16, converted.data(),
+          begin + count < total ? args.input_16bit + begin + count : nullptr);
+      return converted.data();
+    };
     if (class_weight.empty() && pos_weight.empty() &&
         args.sample_weight == nullptr && args.mask == nullptr) {
-      // Nothing differs from row to row: one pass over all the elements,
-      // however few classes a row has.
+      // Nothing differs from row to row: a pass over all the elements in
+      // fixed chunks, however few classes a row has.
+      constexpr int64_t kChunk = 8192;
+      const int64_t total = args.rows * classes;
       BinaryRowArgs all;
-      all.x = args.input;
-      all.target = args.dense_target;
-      all.classes = args.rows * classes;
       all.target_scale = static_cast<float>(target_scale);
       all.target_shift = static_cast<float>(target_shift);
       all.grad_scale = static_cast<float>(args.grad_scale);
-      all.grad_output = args.grad_output;
-      all.loss = args.per_example;
-      all.grad = args.grad_input;
-      const BinaryRowSums sums = kernels.binary_row(all);
+      BinaryRowSums sums;
+      for (int64_t begin = 0; begin < total && sums.finite; begin += kChunk) {
+        const int64_t count = std::min(kChunk, total - begin);
+        auto at = [&](auto* pointer) {
+          return pointer == nullptr ? nullptr : pointer + begin;
+        };
+        all.x = float_input(begin, count);
+        all.target = args.dense_target + begin;
+        all.classes = count;
+        all.grad_output = at(args.grad_output);
+        all.loss = at(args.per_example);
+        all.grad = at(args.grad_input);
+        const BinaryRowSums chunk = kernels.binary_row(all);
+        sums.finite = chunk.finite;
+        sums.loss_sum += chunk.loss_sum;
+      }
       if (sums.finite) {
         return {.loss_sum = sums.loss_sum,
-                .valid_count = all.classes,
-                .weight_sum = static_cast<double>(all.classes)};
+                .valid_count = total,
+                .weight_sum = static_cast<double>(total)};
       }
       // A NaN or infinite logit somewhere: again, row by row.
     }
@@ -148,7 +178,7 @@ struct BinaryCrossEntropy {
       }
       const double s = static_cast<double>(args.RowWeight(r));
       BinaryRowArgs row;
-      row.x = args.input + r * classes;
+      row.x = float_input(r * classes, classes);
       row.target = args.dense_target + r * classes;
       row.classes = classes;
       row.weight = weight_floats.empty() ? nullptr : weight_floats.data();
@@ -169,7 +199,10 @@ struct BinaryCrossEntropy {
                     .valid_count = classes,
                     .weight_sum = s * weight_total});
       } else {
-        totals.Add(RunElementwise(RowSlice(args, r, r + 1), evaluate));
+        KernelArgs<float> alone = RowSlice(args, r, r + 1);
+        alone.input = row.x;
+        alone.input_16bit = nullptr;
+        totals.Add(RunElementwise(alone, evaluate));
       }
     }
     return totals;

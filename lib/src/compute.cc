@@ -6,6 +6,7 @@
 #include <limits>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -198,14 +199,50 @@ absl::StatusOr<LossResult> Compute(const LossRequest<T>& request,
     return absl::InvalidArgumentError("loss is not set");
   }
   const LossSpec& spec = *request.loss;
+  // 16-bit input: read directly where the kernel can, else as a copy.
+  const bool input_16bit = request.input_16bit.has_value();
+  if (input_16bit) {
+    if constexpr (!std::is_same_v<T, float>) {
+      return absl::InvalidArgumentError(
+          "input_16bit needs the float32 compute type");
+    } else {
+      if (!request.input.data.empty() || !request.input.shape.empty()) {
+        return absl::InvalidArgumentError("set input or input_16bit, not both");
+      }
+      const Float16TensorView& half = *request.input_16bit;
+      absl::StatusOr<ProblemShape> half_shape =
+          ResolveShape(half.shape, request.class_axis);
+      if (!half_shape.ok()) return half_shape.status();
+      if (absl::Status s = CheckSize("input", half.data.size(), half.shape);
+          !s.ok()) {
+        return s;
+      }
+      if (!OpsFor<float>(spec).reads_16bit_input || half_shape->inner != 1 ||
+          (request.input_kind == InputKind::kProbabilities &&
+           spec.checks_probabilities)) {
+        std::vector<float> values(half.data.size());
+        internal::Float16ToFloat(half.data.data(),
+                                 static_cast<int64_t>(half.data.size()),
+                                 half.format, values.data());
+        LossRequest<float> copy = request;
+        copy.input_16bit.reset();
+        copy.input = {values, half.shape};
+        return Compute<float>(copy, outputs);
+      }
+    }
+  }
+  const std::vector<int64_t>& input_shape =
+      input_16bit ? request.input_16bit->shape : request.input.shape;
   absl::StatusOr<ProblemShape> resolved =
-      ResolveShape(request.input.shape, request.class_axis);
+      ResolveShape(input_shape, request.class_axis);
   if (!resolved.ok()) return resolved.status();
   const ProblemShape& shape = *resolved;
-  if (absl::Status s =
-          CheckSize("input", request.input.data.size(), request.input.shape);
-      !s.ok()) {
-    return s;
+  if (!input_16bit) {
+    if (absl::Status s =
+            CheckSize("input", request.input.data.size(), request.input.shape);
+        !s.ok()) {
+      return s;
+    }
   }
   if (!spec.Accepts(request.input_kind)) {
     return absl::InvalidArgumentError(
@@ -255,7 +292,7 @@ absl::StatusOr<LossResult> Compute(const LossRequest<T>& request,
     if (!spec.Accepts(TargetKind::kClassIndex)) {
       return absl::InvalidArgumentError(
           absl::StrCat(spec.name, " needs a dense target of the input's shape ",
-                       ShapeText(request.input.shape), ", not class indices"));
+                       ShapeText(input_shape), ", not class indices"));
     }
     if (absl::Status s = CheckShape("target", target.shape, shape.example_shape,
                                     "the input shape less the class axis");
@@ -280,8 +317,8 @@ absl::StatusOr<LossResult> Compute(const LossRequest<T>& request,
           absl::StrCat(spec.name, " needs integer class indices of shape ",
                        ShapeText(shape.example_shape), " as target"));
     }
-    if (absl::Status s = CheckShape("target", target.shape, request.input.shape,
-                                    "the input shape");
+    if (absl::Status s =
+            CheckShape("target", target.shape, input_shape, "the input shape");
         !s.ok()) {
       return s;
     }
@@ -296,14 +333,13 @@ absl::StatusOr<LossResult> Compute(const LossRequest<T>& request,
   auto check_per_example = [&](absl::string_view field,
                                const std::vector<int64_t>& tensor_shape,
                                size_t size, bool* per_element) -> absl::Status {
-    *per_element = spec.element_wise && tensor_shape == request.input.shape &&
-                   shape.classes != 1;
+    *per_element =
+        spec.element_wise && tensor_shape == input_shape && shape.classes != 1;
     if (!*per_element) {
       absl::Status s = CheckShape(field, tensor_shape, shape.example_shape,
                                   "the per-example shape");
       if (!s.ok() && spec.element_wise) {
-        s = CheckShape(field, tensor_shape, request.input.shape,
-                       "the input shape");
+        s = CheckShape(field, tensor_shape, input_shape, "the input shape");
         *per_element = s.ok();
       }
       if (!s.ok()) return s;
@@ -329,7 +365,7 @@ absl::StatusOr<LossResult> Compute(const LossRequest<T>& request,
     }
   }
   std::vector<int64_t> per_example_shape =
-      spec.element_wise ? request.input.shape : shape.example_shape;
+      spec.element_wise ? input_shape : shape.example_shape;
   if (request.grad_output.has_value()) {
     if (request.reduction != Reduction::kNone) {
       return absl::InvalidArgumentError(
@@ -403,6 +439,12 @@ absl::StatusOr<LossResult> Compute(const LossRequest<T>& request,
   args.rows = shape.examples();
   args.classes = shape.classes;
   args.input = request.input.data.data();
+  if (input_16bit) {
+    // Only here with the class axis last (see above).
+    args.input = nullptr;
+    args.input_16bit = request.input_16bit->data.data();
+    args.input_format = request.input_16bit->format;
+  }
   args.input_kind = request.input_kind;
   args.spec = &spec;
   args.options = &request.options;

@@ -319,6 +319,8 @@ class RowComputer {
 };
 
 struct CrossEntropy {
+  static constexpr bool kReads16BitInput = true;
+
   template <typename T>
   static Denominator MeanDenominator(const KernelArgs<T>& args) {
     if (args.class_index == nullptr) return CountIncludedRows(args);
@@ -350,14 +352,19 @@ struct CrossEntropy {
             .smoothing = settings.smoothing,
             .other_classes_rule = settings.rule == SmoothingRule::kOtherClasses,
             .z_loss = settings.z_loss};
-        // The scalar row computer (scratch for a few rows of doubles) only
-        // for the rows that need it.
-        std::optional<RowComputer<T>> computer;
-        return RunCrossEntropyFast(args, *kernels, fast,
-                                   [&](int64_t r, double s) {
-                                     if (!computer) computer.emplace(args);
-                                     return computer->Run(r, s);
-                                   });
+        // A row the vector kernels leave to the scalar one, alone.
+        return RunCrossEntropyFast(
+            args, *kernels, fast, [&](int64_t r, double s, const float* x) {
+              KernelArgs<float> row = RowSlice(args, r, r + 1);
+              row.input = x;
+              row.input_16bit = nullptr;
+              return RowComputer<float>(row).Run(0, s);
+            });
+      }
+      if (args.input_16bit != nullptr) {
+        return WithFloatInput(args, [](const KernelArgs<float>& copy) {
+          return Run<float>(copy);
+        });
       }
     }
     RowComputer<T> computer(args);

@@ -110,7 +110,8 @@ void FixEntries(const Plan& plan, const RowResult& result,
 KernelTotals RunCrossEntropyFast(
     const KernelArgs<float>& args, const VectorKernels& kernels,
     const CrossEntropyFastSettings& settings,
-    absl::FunctionRef<double(int64_t row, double sample_weight)> scalar_row) {
+    absl::FunctionRef<double(int64_t row, double sample_weight, const float* x)>
+        scalar_row) {
   const int64_t classes = args.classes;
   Plan plan;
   plan.classes = classes;
@@ -160,26 +161,38 @@ KernelTotals RunCrossEntropyFast(
     }
   };
 
+  // 16-bit input: converted a row or block at a time, into cache.
+  const uint16_t* input_16bit = args.input_16bit;
+  const bool bfloat16 = args.input_format == Float16Format::kBFloat16;
+
   if (classes > kernels.small_classes) {
     // Row by row: e goes into the gradient row (or scratch) and is rescaled
     // there while the row is still in cache.
     std::vector<float> scratch(want_grad ? 0 : classes);
+    std::vector<float> converted(input_16bit == nullptr ? 0 : classes);
     for (int64_t r = 0; r < args.rows; ++r) {
       if (!included(r)) {
         leave_out(r);
         continue;
       }
       const double s = static_cast<double>(args.RowWeight(r));
+      const bool last = r + 1 == args.rows;
       const float* x = args.input + r * classes;
+      const float* next_x = last ? nullptr : x + classes;
+      if (input_16bit != nullptr) {
+        const uint16_t* row_16bit = input_16bit + r * classes;
+        kernels.float16_to_float(row_16bit, classes, bfloat16, converted.data(),
+                                 last ? nullptr : row_16bit + classes);
+        x = converted.data();
+        next_x = nullptr;  // Prefetched by the conversion.
+      }
       float* e = want_grad ? args.grad_input + r * classes : scratch.data();
       const float* target = row_target(r);
-      const bool last = r + 1 == args.rows;
-      const SoftmaxRow row =
-          kernels.softmax_row(x, classes, e, plan.weights(), target, want_gap,
-                              last ? nullptr : x + classes,
-                              last || !want_grad ? nullptr : e + classes);
+      const SoftmaxRow row = kernels.softmax_row(
+          x, classes, e, plan.weights(), target, want_gap, next_x,
+          last || !want_grad ? nullptr : e + classes);
       if (!row.finite) {
-        add(r, s, scalar_row(r, s));
+        add(r, s, scalar_row(r, s, x));
         continue;
       }
       const int64_t label = plan.hard ? args.class_index[r] : 0;
@@ -209,6 +222,8 @@ KernelTotals RunCrossEntropyFast(
   small.sample_weight = sample_weight;
   small.grad_scale = grad_scale;
   small.loss = loss;
+  std::vector<float> converted(
+      input_16bit == nullptr ? 0 : kSmallBlockRows * classes);
   for (int64_t first = 0; first < args.rows; first += kSmallBlockRows) {
     const int64_t count = std::min(kSmallBlockRows, args.rows - first);
     for (int64_t i = 0; i < count; ++i) {
@@ -221,7 +236,13 @@ KernelTotals RunCrossEntropyFast(
         label[i] = in ? static_cast<float>(args.class_index[r]) : -1.0f;
       }
     }
-    small.x = args.input + first * classes;
+    if (input_16bit != nullptr) {
+      kernels.float16_to_float(input_16bit + first * classes, count * classes,
+                               bfloat16, converted.data(), nullptr);
+      small.x = converted.data();
+    } else {
+      small.x = args.input + first * classes;
+    }
     small.rows = count;
     small.target = row_target(first);
     small.grad = want_grad ? args.grad_input + first * classes : nullptr;
@@ -234,7 +255,7 @@ KernelTotals RunCrossEntropyFast(
       }
       const double s = static_cast<double>(args.RowWeight(r));
       if ((small.not_finite >> i) & 1) {
-        add(r, s, scalar_row(r, s));
+        add(r, s, scalar_row(r, s, small.x + i * classes));
       } else {
         add(r, s, loss[i]);
       }

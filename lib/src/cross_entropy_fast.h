@@ -29,14 +29,16 @@ struct CrossEntropyFastSettings {
   double z_loss = 0;
 };
 
-// Computes every row of `args` (logits, float32, no grad_target).
-// `scalar_row(r, s)` must compute row r with sample weight s the scalar way,
-// writing its gradient, and return its loss; it is called for the rows with
-// a NaN or infinite logit.
+// Computes every row of `args` (logits, float32 or 16-bit, no grad_target);
+// 16-bit rows are converted a row (or block) at a time into cache.
+// `scalar_row(r, s, x)` must compute row r, whose logits as float32 are at
+// x, with sample weight s the scalar way, writing its gradient, and return
+// its loss; it is called for the rows with a NaN or infinite logit.
 KernelTotals RunCrossEntropyFast(
     const KernelArgs<float>& args, const VectorKernels& kernels,
     const CrossEntropyFastSettings& settings,
-    absl::FunctionRef<double(int64_t row, double sample_weight)> scalar_row);
+    absl::FunctionRef<double(int64_t row, double sample_weight, const float* x)>
+        scalar_row);
 
 }  // namespace lossd::internal
 

@@ -8,6 +8,8 @@
 #define LOSSD_SRC_KERNEL_H_
 
 #include <cstdint>
+#include <type_traits>
+#include <vector>
 
 #include "Eigen/Core"
 #include "lossd/options.h"
@@ -25,7 +27,11 @@ template <typename T>
 struct KernelArgs {
   int64_t rows = 0;
   int64_t classes = 0;
-  const T* input = nullptr;              // [rows, classes]
+  const T* input = nullptr;  // [rows, classes]
+  // Instead of `input` (T = float, for kernels whose LossOps say they read
+  // it): the input as 16-bit floats.
+  const uint16_t* input_16bit = nullptr;  // [rows, classes]
+  Float16Format input_format = Float16Format::kBFloat16;
   const int64_t* class_index = nullptr;  // [rows], or null
   const T* dense_target = nullptr;       // [rows, classes], or null
   const T* sample_weight = nullptr;      // null, [rows] or [rows, classes]
@@ -122,6 +128,7 @@ KernelArgs<T> RowSlice(const KernelArgs<T>& args, int64_t begin, int64_t end) {
   const bool element_wise = args.spec->element_wise;
   slice.rows = end - begin;
   slice.input = move(args.input, true);
+  slice.input_16bit = move(args.input_16bit, true);
   slice.class_index = move(args.class_index, false);
   slice.dense_target = move(args.dense_target, true);
   slice.sample_weight =
@@ -143,7 +150,29 @@ struct Denominator {
 // MeanDenominator<T>(args) and Run<T>(args).
 template <typename Kernel, typename T>
 LossOps<T> MakeOps() {
-  return {&Kernel::template MeanDenominator<T>, &Kernel::template Run<T>};
+  LossOps<T> ops = {&Kernel::template MeanDenominator<T>,
+                    &Kernel::template Run<T>};
+  if constexpr (requires { Kernel::kReads16BitInput; }) {
+    ops.reads_16bit_input = std::is_same_v<T, float>;
+  }
+  return ops;
+}
+
+// Converts `count` 16-bit floats to float32 (vectorised where the CPU can).
+void Float16ToFloat(const uint16_t* in, int64_t count, Float16Format format,
+                    float* out);
+
+// Runs `run` on `args` with its 16-bit input converted to a float32 copy,
+// for the cases a kernel that reads 16-bit input leaves to its scalar path.
+template <typename Run>
+KernelTotals WithFloatInput(const KernelArgs<float>& args, Run&& run) {
+  std::vector<float> values(args.rows * args.classes);
+  Float16ToFloat(args.input_16bit, args.rows * args.classes, args.input_format,
+                 values.data());
+  KernelArgs<float> copy = args;
+  copy.input = values.data();
+  copy.input_16bit = nullptr;
+  return run(copy);
 }
 
 // Shared denominators.

@@ -5,6 +5,7 @@
 #if !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
+#include <cpuid.h>
 #include <immintrin.h>
 
 #include <algorithm>
@@ -94,6 +95,15 @@ inline VI LaneIndex(int stride, int offset) {
                          _mm512_set1_epi32(stride)),
       _mm512_set1_epi32(offset));
 }
+inline V LoadBFloat16(const uint16_t* p) {
+  const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  return _mm512_castsi512_ps(
+      _mm512_slli_epi32(_mm512_cvtepu16_epi32(bits), 16));
+}
+inline V LoadFloat16(const uint16_t* p) {
+  return _mm512_cvtph_ps(
+      _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
 inline V LaneFloats() {
   return _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
 }
@@ -168,11 +178,12 @@ inline V Exp(V x) {
 
 // ---------------------------------------------------------------- AVX2
 #if defined(__clang__)
-#pragma clang attribute push( \
-    __attribute__((target("avx2,fma,bmi,bmi2,popcnt"))), apply_to = function)
+#pragma clang attribute push(                                 \
+    __attribute__((target("avx2,fma,f16c,bmi,bmi2,popcnt"))), \
+    apply_to = function)
 #else
 #pragma GCC push_options
-#pragma GCC target("avx2,fma,bmi,bmi2,popcnt")
+#pragma GCC target("avx2,fma,f16c,bmi,bmi2,popcnt")
 #endif
 namespace avx2 {
 
@@ -242,6 +253,14 @@ inline VI LaneIndex(int stride, int offset) {
       _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
                          _mm256_set1_epi32(stride)),
       _mm256_set1_epi32(offset));
+}
+inline V LoadBFloat16(const uint16_t* p) {
+  const __m128i bits = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  return _mm256_castsi256_ps(
+      _mm256_slli_epi32(_mm256_cvtepu16_epi32(bits), 16));
+}
+inline V LoadFloat16(const uint16_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
 inline V LaneFloats() { return _mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7); }
 inline V Floor(V a) { return _mm256_floor_ps(a); }
@@ -338,7 +357,12 @@ const VectorKernels* SelectVectorKernels() {
         __builtin_cpu_supports("avx512vl")) {
       return &avx512::kKernels;
     }
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    // F16C by cpuid: clang 14's __builtin_cpu_supports does not know it.
+    unsigned eax, ebx, ecx, edx;
+    const bool f16c =
+        __get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0 && (ecx & bit_F16C) != 0;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+        f16c) {
       return &avx2::kKernels;
     }
     return nullptr;

@@ -128,6 +128,12 @@ struct VectorKernels {
   void (*cross_entropy_small_rows)(SmallRowsArgs& args);
 
   BinaryRowSums (*binary_row)(const BinaryRowArgs& args);
+
+  // out_i = in_i as float32, from bfloat16 (`bfloat16`) or float16 bits.
+  // `prefetch`, if not null, is read next: as many 16-bit values from it
+  // are prefetched meanwhile.
+  void (*float16_to_float)(const uint16_t* in, int64_t count, bool bfloat16,
+                           float* out, const uint16_t* prefetch);
 };
 
 // The kernels for this CPU, or null. Thread-safe.

@@ -31,6 +31,11 @@ struct LossRequest {
   const LossSpec* loss = nullptr;
   // Any shape with at least one dimension; the class axis is `class_axis`.
   TensorView<T> input;
+  // For T = float, instead of `input`: the input in bfloat16 or float16.
+  // The softmax and sigmoid cross-entropies read it directly, a row at a
+  // time into cache, with the same answer as from its float32 values; the
+  // other losses (and a class axis that is not last) get a float32 copy.
+  std::optional<Float16TensorView> input_16bit;
   // Exactly one target: class indices (the input's shape less the class
   // axis) or a dense target of the input's shape.
   std::optional<TensorView<int64_t>> class_index_target;

@@ -27,6 +27,8 @@ struct LossOps {
   Denominator (*mean_denominator)(const KernelArgs<T>& args) = nullptr;
   // Writes per-example losses and gradients as requested; returns totals.
   KernelTotals (*run)(const KernelArgs<T>& args) = nullptr;
+  // run() takes KernelArgs::input_16bit (float only).
+  bool reads_16bit_input = false;
 };
 }  // namespace internal
 

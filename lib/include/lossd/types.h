@@ -60,6 +60,20 @@ struct TensorView {
   std::vector<int64_t> shape;
 };
 
+// The 16-bit floating formats the library reads.
+enum class Float16Format {
+  kBFloat16,  // 8 exponent bits, 7 mantissa bits (bfloat16).
+  kFloat16,   // IEEE 754 binary16.
+};
+
+// A read-only view of a dense row-major tensor of 16-bit floats (their bit
+// patterns, native byte order) the caller owns.
+struct Float16TensorView {
+  absl::Span<const uint16_t> data;
+  std::vector<int64_t> shape;
+  Float16Format format = Float16Format::kBFloat16;
+};
+
 // The statistics behind a reduction, so that results over micro-batches or
 // shards combine exactly: sum(loss_sum) / sum(denominator).
 struct ReductionStatistics {
