@@ -3,6 +3,7 @@
 #include <atomic>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -258,11 +259,29 @@ absl::Status ComputeTyped(const v1::ComputeRequest& request,
                        : FromProto(request.input_kind());
   if (request.has_class_axis()) lib.class_axis = request.class_axis();
 
+  // bfloat16 and float16 input goes to the library as it came (it reads
+  // them directly where it can); the rest as T.
   Decoded<T> input;
-  if (absl::Status s = Decode(request.input(), "input", &input); !s.ok()) {
-    return s;
+  std::vector<int64_t> input_shape;
+  if constexpr (std::is_same_v<T, float>) {
+    Float16TensorView half;
+    absl::StatusOr<bool> viewed =
+        View16Bit(request.input(), "input", &half.shape, &half.data);
+    if (!viewed.ok()) return viewed.status();
+    if (*viewed) {
+      half.format = input_dtype == v1::DTYPE_BFLOAT16 ? Float16Format::kBFloat16
+                                                      : Float16Format::kFloat16;
+      input_shape = half.shape;
+      lib.input_16bit = std::move(half);
+    }
   }
-  lib.input = input.view();
+  if (!lib.input_16bit.has_value()) {
+    if (absl::Status s = Decode(request.input(), "input", &input); !s.ok()) {
+      return s;
+    }
+    lib.input = input.view();
+    input_shape = input.shape();
+  }
 
   // Integer targets are class indices, except UINT8 and BOOL of the input's
   // shape, which are multi-label; floating targets are dense.
@@ -275,8 +294,8 @@ absl::Status ComputeTyped(const v1::ComputeRequest& request,
       target_dtype == v1::DTYPE_INT32 || target_dtype == v1::DTYPE_INT64 ||
       (target_dtype == v1::DTYPE_UINT8 &&
        !std::equal(request.target().shape().begin(),
-                   request.target().shape().end(), input.shape().begin(),
-                   input.shape().end()));
+                   request.target().shape().end(), input_shape.begin(),
+                   input_shape.end()));
   Decoded<int64_t> index_target;
   Decoded<T> dense_target;
   if (class_index) {
@@ -331,7 +350,7 @@ absl::Status ComputeTyped(const v1::ComputeRequest& request,
   }
 
   absl::StatusOr<ProblemShape> shape =
-      ResolveShape(input.shape(), lib.class_axis);
+      ResolveShape(input_shape, lib.class_axis);
   if (!shape.ok()) return shape.status();
 
   // Outputs: as selected, or by default the loss and its gradient, plus the
@@ -353,13 +372,13 @@ absl::Status ComputeTyped(const v1::ComputeRequest& request,
   }
   Output<T> per_example{
       .tensor = response->mutable_per_example(),
-      .shape = spec.element_wise ? input.shape() : shape->example_shape,
+      .shape = spec.element_wise ? input_shape : shape->example_shape,
       .dtype = output_dtype};
   Output<T> grad{.tensor = response->mutable_grad_input(),
-                 .shape = input.shape(),
+                 .shape = input_shape,
                  .dtype = output_dtype};
   Output<T> grad_target{.tensor = response->mutable_grad_target(),
-                        .shape = input.shape(),
+                        .shape = input_shape,
                         .dtype = output_dtype};
   if (want_per_example) per_example.Allocate(PerExampleSize(spec, *shape));
   if (want_grad && spec.has_gradient) grad.Allocate(shape->elements());

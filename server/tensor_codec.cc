@@ -249,6 +249,61 @@ absl::Status ResolveDType(const v1::Tensor& tensor, absl::string_view field,
       field, ".", set[0], " cannot carry ", DTypeName(*dtype), " data"));
 }
 
+namespace {
+
+// The tensor's shape and element count, checked: no negative dimension, no
+// overflow.
+absl::Status ParseShape(const v1::Tensor& tensor, absl::string_view field,
+                        std::vector<int64_t>* shape, int64_t* count) {
+  *count = 1;
+  shape->assign(tensor.shape().begin(), tensor.shape().end());
+  for (int i = 0; i < tensor.shape_size(); ++i) {
+    const int64_t d = tensor.shape(i);
+    if (d < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ".shape[", i, "] = ", d, " is negative"));
+    }
+    if (__builtin_mul_overflow(*count, d, count) || *count > kMaxElements) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ".shape is too large"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<bool> View16Bit(const v1::Tensor& tensor,
+                               absl::string_view field,
+                               std::vector<int64_t>* shape,
+                               absl::Span<const uint16_t>* bits) {
+  v1::DType dtype;
+  if (absl::Status s = ResolveDType(tensor, field, &dtype); !s.ok()) return s;
+  if ((dtype != v1::DTYPE_BFLOAT16 && dtype != v1::DTYPE_FLOAT16) ||
+      tensor.float_values_size() > 0) {
+    return false;
+  }
+  std::vector<int64_t> parsed;
+  int64_t count;
+  if (absl::Status s = ParseShape(tensor, field, &parsed, &count); !s.ok()) {
+    return s;
+  }
+  const std::string& raw = tensor.raw();
+  if (raw.size() != static_cast<uint64_t>(count) * 2) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ".raw has ", raw.size(), " bytes but shape [",
+                     absl::StrJoin(parsed, ", "), "] of ", DTypeName(dtype),
+                     " needs ", static_cast<uint64_t>(count) * 2));
+  }
+  if (reinterpret_cast<uintptr_t>(raw.data()) % alignof(uint16_t) != 0) {
+    return false;
+  }
+  *shape = std::move(parsed);
+  *bits = absl::MakeConstSpan(reinterpret_cast<const uint16_t*>(raw.data()),
+                              static_cast<size_t>(count));
+  return true;
+}
+
 template <typename T>
 absl::Status Decode(const v1::Tensor& tensor, absl::string_view field,
                     Decoded<T>* out) {
@@ -260,18 +315,10 @@ absl::Status Decode(const v1::Tensor& tensor, absl::string_view field,
         field, ".dtype ", DTypeName(dtype), " is not ",
         std::is_floating_point_v<T> ? "numeric" : "an integer type"));
   }
-  int64_t count = 1;
-  out->shape_.assign(tensor.shape().begin(), tensor.shape().end());
-  for (int i = 0; i < tensor.shape_size(); ++i) {
-    const int64_t d = tensor.shape(i);
-    if (d < 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(field, ".shape[", i, "] = ", d, " is negative"));
-    }
-    if (__builtin_mul_overflow(count, d, &count) || count > kMaxElements) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(field, ".shape is too large"));
-    }
+  int64_t count;
+  if (absl::Status s = ParseShape(tensor, field, &out->shape_, &count);
+      !s.ok()) {
+    return s;
   }
 
   const std::string& raw = tensor.raw();

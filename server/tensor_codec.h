@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "lossd/types.h"
@@ -56,6 +57,16 @@ class Decoded {
 template <typename T>
 absl::Status Decode(const v1::Tensor& tensor, absl::string_view field,
                     Decoded<T>* out);
+
+// A raw BFLOAT16 or FLOAT16 tensor's values as their 16-bit patterns,
+// without a copy: `bits` views the tensor's bytes and lives no longer. True
+// if viewed; false (outputs untouched) when the tensor is not raw 16-bit
+// data or its bytes are not 2-aligned, and Decode should be used. Errors are
+// Decode's.
+absl::StatusOr<bool> View16Bit(const v1::Tensor& tensor,
+                               absl::string_view field,
+                               std::vector<int64_t>* shape,
+                               absl::Span<const uint16_t>* bits);
 
 // Writes `values` with `shape` into `tensor` as raw little-endian `dtype`
 // (FLOAT32, FLOAT64, BFLOAT16 or FLOAT16).

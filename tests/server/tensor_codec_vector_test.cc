@@ -120,6 +120,46 @@ TEST_P(HalfWidthCodec, EncodesAsEigenRounds) {
   }
 }
 
+TEST(View16Bit, ViewsAlignedRawHalfWidthDataWithoutACopy) {
+  const std::vector<uint16_t> bits = {0x3f80, 0xc000, 0x0001};
+  v1::Tensor tensor = RawTensor(v1::DTYPE_BFLOAT16, bits.data(), 3, 2);
+  std::vector<int64_t> shape;
+  absl::Span<const uint16_t> view;
+  absl::StatusOr<bool> viewed = View16Bit(tensor, "input", &shape, &view);
+  ASSERT_TRUE(viewed.ok());
+  ASSERT_TRUE(*viewed);
+  EXPECT_EQ(shape, std::vector<int64_t>{3});
+  EXPECT_EQ(reinterpret_cast<const char*>(view.data()), tensor.raw().data());
+  EXPECT_EQ(std::vector<uint16_t>(view.begin(), view.end()), bits);
+}
+
+TEST(View16Bit, LeavesOtherTensorsToDecode) {
+  std::vector<int64_t> shape;
+  absl::Span<const uint16_t> view;
+  const float value = 1;
+  v1::Tensor float32 = RawTensor(v1::DTYPE_FLOAT32, &value, 1, 4);
+  EXPECT_FALSE(*View16Bit(float32, "input", &shape, &view));
+  v1::Tensor typed;
+  typed.set_dtype(v1::DTYPE_FLOAT16);
+  typed.add_shape(1);
+  typed.add_float_values(1.5f);
+  EXPECT_FALSE(*View16Bit(typed, "input", &shape, &view));
+  EXPECT_TRUE(shape.empty());
+}
+
+TEST(View16Bit, RejectsByteCountsThatDisagreeWithTheShape) {
+  const uint16_t bits[2] = {1, 2};
+  v1::Tensor tensor = RawTensor(v1::DTYPE_FLOAT16, bits, 2, 2);
+  tensor.set_shape(0, 3);
+  std::vector<int64_t> shape;
+  absl::Span<const uint16_t> view;
+  absl::StatusOr<bool> viewed = View16Bit(tensor, "input", &shape, &view);
+  ASSERT_FALSE(viewed.ok());
+  EXPECT_NE(viewed.status().message().find("input.raw has 4 bytes"),
+            absl::string_view::npos)
+      << viewed.status();
+}
+
 INSTANTIATE_TEST_SUITE_P(BFloat16AndFloat16, HalfWidthCodec,
                          ::testing::Values(v1::DTYPE_BFLOAT16,
                                            v1::DTYPE_FLOAT16));
