@@ -15,6 +15,7 @@
 // arrays the case streams, i.e. which probe is its limit).
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -54,6 +55,7 @@ struct KernelCase {
   Target target;
   int64_t classes;
   int threads;
+  bool bfloat16 = false;  // The input as LossRequest::input_16bit.
 };
 
 // The batch of the case being run. Benchmarks run one after another, so
@@ -64,6 +66,7 @@ struct Batch {
   int64_t classes = 0;
   Target target = Target::kClassIndex;
   std::vector<float> input;
+  std::vector<uint16_t> input_bfloat16;  // The same values, rounded.
   std::vector<int64_t> labels;
   std::vector<float> dense_target;
   std::vector<float> grad;
@@ -80,7 +83,15 @@ Batch& BatchFor(int64_t rows, int64_t classes, Target target) {
   std::mt19937 random(12345);
   std::normal_distribution<float> logit(0.0f, 2.0f);
   batch->input.resize(elements);
-  for (float& x : batch->input) x = logit(random);
+  batch->input_bfloat16.resize(elements);
+  for (int64_t i = 0; i < elements; ++i) {
+    // Rounded to bfloat16 (to nearest even; the logits are finite).
+    const uint32_t bits = std::bit_cast<uint32_t>(logit(random));
+    batch->input_bfloat16[i] =
+        static_cast<uint16_t>((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16);
+    batch->input[i] =
+        std::bit_cast<float>(uint32_t{batch->input_bfloat16[i]} << 16);
+  }
   if (target == Target::kClassIndex) {
     std::uniform_int_distribution<int64_t> label(0, classes - 1);
     batch->labels.resize(rows);
@@ -116,7 +127,12 @@ void RunKernel(benchmark::State& state, KernelCase kernel, int64_t elements) {
     state.SkipWithError(absl::StrCat("no loss ", kernel.loss).c_str());
     return;
   }
-  request.input = {batch.input, {rows, kernel.classes}};
+  if (kernel.bfloat16) {
+    request.input_16bit = Float16TensorView{
+        batch.input_bfloat16, {rows, kernel.classes}, Float16Format::kBFloat16};
+  } else {
+    request.input = {batch.input, {rows, kernel.classes}};
+  }
   if (kernel.target == Target::kClassIndex) {
     request.class_index_target = TensorView<int64_t>{batch.labels, {rows}};
   } else {
@@ -139,11 +155,13 @@ void RunKernel(benchmark::State& state, KernelCase kernel, int64_t elements) {
   }
   if (!std::isfinite(loss)) state.SkipWithError("the loss is not finite");
   const int64_t element_bytes = rows * kernel.classes * sizeof(float);
+  const int64_t input_bytes =
+      kernel.bfloat16 ? element_bytes / 2 : element_bytes;
   const int64_t target_bytes = kernel.target == Target::kClassIndex
                                    ? rows * int64_t{sizeof(int64_t)}
                                    : element_bytes;
   state.SetBytesProcessed(state.iterations() *
-                          (2 * element_bytes + target_bytes));
+                          (input_bytes + element_bytes + target_bytes));
   state.counters["classes"] = static_cast<double>(kernel.classes);
   state.counters["rows"] = static_cast<double>(rows);
   state.counters["arrays"] = kernel.target == Target::kClassIndex ? 2 : 3;
@@ -210,6 +228,10 @@ void RegisterAll(int64_t elements, bool smoke) {
       {"cross_entropy", Target::kClassIndex, 128256, 2},
       {"cross_entropy", Target::kProbabilities, 1000, 2},
       {"binary_cross_entropy", Target::kMultiLabel, 1000, 2},
+      // bfloat16 input, read directly (half the input bytes).
+      {"cross_entropy", Target::kClassIndex, 1000, 1, true},
+      {"cross_entropy", Target::kClassIndex, 32000, 1, true},
+      {"binary_cross_entropy", Target::kMultiLabel, 1000, 1, true},
   };
   if (smoke) {
     cases = {{"cross_entropy", Target::kClassIndex, 10, 1},
@@ -220,7 +242,8 @@ void RegisterAll(int64_t elements, bool smoke) {
   for (const KernelCase& kernel : cases) {
     benchmark::RegisterBenchmark(
         absl::StrCat(kernel.loss, "/", TargetName(kernel.target),
-                     "/C:", kernel.classes, "/threads:", kernel.threads)
+                     kernel.bfloat16 ? "/bfloat16" : "", "/C:", kernel.classes,
+                     "/threads:", kernel.threads)
             .c_str(),
         [=](benchmark::State& state) { RunKernel(state, kernel, elements); })
         ->UseRealTime()

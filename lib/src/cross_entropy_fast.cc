@@ -182,9 +182,13 @@ KernelTotals RunCrossEntropyFast(
       if (input_16bit != nullptr) {
         const uint16_t* row_16bit = input_16bit + r * classes;
         kernels.float16_to_float(row_16bit, classes, bfloat16, converted.data(),
-                                 last ? nullptr : row_16bit + classes);
+                                 nullptr);
         x = converted.data();
-        next_x = nullptr;  // Prefetched by the conversion.
+        // The next 16-bit row, prefetched during the exp pass as a float
+        // row would be (for twice its length: the lines past it are the row
+        // after, wanted soon anyway).
+        next_x = last ? nullptr
+                      : reinterpret_cast<const float*>(row_16bit + classes);
       }
       float* e = want_grad ? args.grad_input + r * classes : scratch.data();
       const float* target = row_target(r);
