@@ -329,14 +329,17 @@ def report(machine, kernels, torch, service, memory, args):
     out.append("")
 
     torch_by_name = {c["name"]: c for c in torch["cases"]} if torch else {}
-    rows = []
+    parsed = {}
     for name, entry in kernels.items():
-        match = re.match(r"(\w+)/(\w+)/C:(\d+)/threads:(\d+)", name)
-        if not match or name.startswith("probe/"):
-            continue
-        loss, target, classes, threads = (match.group(1), match.group(2),
-                                          int(match.group(3)),
-                                          int(match.group(4)))
+        match = re.match(r"(\w+)/(\w+)(/bfloat16)?/C:(\d+)/threads:(\d+)",
+                         name)
+        if match and not name.startswith("probe/"):
+            parsed[name] = (match.group(1), match.group(2),
+                            match.group(3) is not None, int(match.group(4)),
+                            int(match.group(5)), entry)
+    rows = []
+    for name, (loss, target, bfloat16, classes, threads, entry) in \
+            parsed.items():
         rate = entry["bytes_per_second"] / 1e9
         limit = probes.get(("copy" if int(entry["arrays"]) == 2 else "triad",
                             threads))
@@ -344,9 +347,17 @@ def report(machine, kernels, torch, service, memory, args):
         peer = torch_by_name.get(name)
         ratio = rate / peer["gigabytes_per_second"] if peer else None
         fraction_target, ratio_target = kernel_targets(loss, target, classes)
+        if threads != 1 or bfloat16:
+            fraction_target = None  # The targets are for float32, 1 thread.
+        # Two threads against one on the same batch.
+        speedup, speedup_text = None, ""
+        single = kernels.get(name.replace(f"/threads:{threads}", "/threads:1"))
+        if threads > 1 and single:
+            speedup = entry["bytes_per_second"] / single["bytes_per_second"]
+            speedup_text = "%.2fx %s" % (speedup, verdict(speedup, 1.7))
         rows.append([
-            f"{loss} {target}", classes, int(entry["rows"]), threads,
-            "%.2f" % rate,
+            f"{loss} {target}" + (" bf16" if bfloat16 else ""), classes,
+            int(entry["rows"]), threads, "%.2f" % rate,
             "%.0f%%" % (100 * fraction) if fraction is not None else "",
             (f">= {100 * fraction_target:.0f}% "
              f"{verdict(fraction, fraction_target)}"
@@ -354,14 +365,21 @@ def report(machine, kernels, torch, service, memory, args):
             "%.2f" % peer["gigabytes_per_second"] if peer else "",
             "%.1fx" % ratio if ratio is not None else "",
             (f">= {ratio_target:.0f}x {verdict(ratio, ratio_target)}"
-             if ratio_target else ""),
+             if ratio_target and ratio is not None else ""),
+            speedup_text,
         ])
-    out.append("## Library kernels (float32, forward + backward, mean)\n")
-    out.append("Fraction: of the copy probe (2 arrays) or the triad probe "
-               "(3 arrays) at the same thread count.\n")
+    out.append("## Library kernels (forward + backward, mean reduction)\n")
+    out.append("float32 unless bf16 (bfloat16 input read directly, float32 "
+               "gradient; bytes counted as moved). Fraction: of the copy probe "
+               "(2 arrays) or the triad probe (3 arrays) at the same thread "
+               "count. PyTorch: F.cross_entropy / "
+               "F.binary_cross_entropy_with_logits at the same thread count. "
+               "2 threads: against 1 thread on the same 64 MiB batch (target "
+               ">= 1.7x).\n")
     out.append(format_table(
         ["loss / target", "C", "rows", "threads", "GB/s", "of limit",
-         "target", "PyTorch GB/s", "vs PyTorch", "target"], rows))
+         "target", "PyTorch GB/s", "vs PyTorch", "target", "vs 1 thread"],
+        rows))
     out.append("")
 
     if service:
@@ -385,16 +403,21 @@ def report(machine, kernels, torch, service, memory, args):
                                  echo["gigabytes_per_second"]),
                 "%.1f / %.1f" % (case["compute_faults_per_request"],
                                  case["echo_faults_per_request"]),
+                "%.0f / %.0f" % (compute["server_cpu_us_per_request"],
+                                 echo["server_cpu_us_per_request"]),
             ])
         out.append("## Service: Compute against a gRPC echo of the same "
                    "bytes\n")
         out.append(f"Best of {args.rounds} alternating runs each; lossd "
-                   f"--log_level={args.server_log_level}. GB/s counts request "
-                   "and response bytes. Faults: the server's minor page "
-                   "faults per request.\n")
+                   f"--log_level={args.server_log_level}, both servers "
+                   f"--threads={SERVER_THREADS}. GB/s counts request and "
+                   "response bytes. Faults: the server's minor page faults per "
+                   "request (best run). Server CPU: user + system time of the "
+                   "server process per request.\n")
         out.append(format_table(
             ["case", "request", "measure", "Compute", "echo", "ratio",
-             "target", "GB/s Compute / echo", "faults/request Compute / echo"],
+             "target", "GB/s Compute / echo", "faults/request Compute / echo",
+             "server CPU us/request Compute / echo"],
             rows))
         out.append("")
     if memory:
@@ -426,7 +449,7 @@ def main():
     parser.add_argument("--skip_kernels", action="store_true")
     parser.add_argument("--skip_torch", action="store_true")
     parser.add_argument("--skip_service", action="store_true")
-    parser.add_argument("--torch_threads", type=int, nargs="+", default=[1])
+    parser.add_argument("--torch_threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--server_log_level", default="info")
     args = parser.parse_args()
