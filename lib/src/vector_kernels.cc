@@ -86,6 +86,12 @@ inline V Where(Mask m, V v) { return _mm512_maskz_mov_ps(m, v); }
 inline V Select(Mask m, V a, V b) { return _mm512_mask_blend_ps(m, b, a); }
 inline V Div(V a, V b) { return _mm512_div_ps(a, b); }
 inline V Abs(V a) { return _mm512_abs_ps(a); }
+// 1 / a for a in [1, 2]: the 14-bit estimate and one Newton step (float32
+// precision but for an ulp or so).
+inline V Reciprocal(V a) {
+  const V r = _mm512_rcp14_ps(a);
+  return _mm512_mul_ps(r, _mm512_fnmadd_ps(a, r, _mm512_set1_ps(2.0f)));
+}
 using VI = __m512i;
 // lane * stride + offset in each lane.
 inline VI LaneIndex(int stride, int offset) {
@@ -247,6 +253,7 @@ inline V Where(Mask m, V v) { return _mm256_and_ps(m, v); }
 inline V Select(Mask m, V a, V b) { return _mm256_blendv_ps(b, a, m); }
 inline V Div(V a, V b) { return _mm256_div_ps(a, b); }
 inline V Abs(V a) { return _mm256_andnot_ps(Set(-0.0f), a); }
+inline V Reciprocal(V a) { return _mm256_div_ps(Set(1.0f), a); }
 using VI = __m256i;
 inline VI LaneIndex(int stride, int offset) {
   return _mm256_add_epi32(
