@@ -42,6 +42,15 @@ constexpr double kMinDenominator = static_cast<double>(1e-12f);
 struct BinaryCrossEntropy {
   static constexpr bool kReads16BitInput = true;
 
+  // The vector path (RunFast) reads each chunk before writing it.
+  template <typename T>
+  static bool InPlaceSafe(const KernelArgs<T>& args) {
+    return std::is_same_v<T, float> && SelectVectorKernels() != nullptr &&
+           args.input_kind == InputKind::kLogits &&
+           args.grad_target == nullptr && !args.sample_weight_per_element &&
+           !args.mask_per_element;
+  }
+
   template <typename T>
   static Denominator MeanDenominator(const KernelArgs<T>& args) {
     return CountIncludedElements(args);
@@ -119,90 +128,100 @@ struct BinaryCrossEntropy {
       weight_total = 0;
       for (double w : class_weight) weight_total += w;
     }
-    // 16-bit input: converted a chunk or row at a time, into cache.
+    // Chunks of whole rows. 16-bit input is converted a chunk at a time
+    // into cache; in place (the gradient over the input) a chunk is read
+    // from a copy, because a chunk with a NaN or infinite logit is
+    // recomputed row by row after the pass over it has written it.
     const bool bfloat16 = args.input_format == Float16Format::kBFloat16;
+    const bool in_place =
+        args.grad_input != nullptr && args.grad_input == args.input;
+    const int64_t total = args.rows * classes;
     std::vector<float> converted;
     auto float_input = [&](int64_t begin, int64_t count) -> const float* {
-      if (args.input_16bit == nullptr) return args.input + begin;
+      if (args.input_16bit == nullptr && !in_place) return args.input + begin;
       converted.resize(count);
-      const int64_t total = args.rows * classes;
-      kernels.float16_to_float(
-          args.input_16bit + begin, count, bfloat16, converted.data(),
-          begin + count < total ? args.input_16bit + begin + count : nullptr);
+      if (in_place) {
+        std::copy_n(args.input + begin, count, converted.data());
+      } else {
+        kernels.float16_to_float(
+            args.input_16bit + begin, count, bfloat16, converted.data(),
+            begin + count < total ? args.input_16bit + begin + count : nullptr);
+      }
       return converted.data();
     };
-    if (class_weight.empty() && pos_weight.empty() &&
-        args.sample_weight == nullptr && args.mask == nullptr) {
-      // Nothing differs from row to row: a pass over all the elements in
-      // fixed chunks, however few classes a row has.
-      constexpr int64_t kChunk = 8192;
-      const int64_t total = args.rows * classes;
-      BinaryRowArgs all;
-      all.target_scale = static_cast<float>(target_scale);
-      all.target_shift = static_cast<float>(target_shift);
-      all.grad_scale = static_cast<float>(args.grad_scale);
-      BinaryRowSums sums;
-      for (int64_t begin = 0; begin < total && sums.finite; begin += kChunk) {
-        const int64_t count = std::min(kChunk, total - begin);
+    // Nothing differs from row to row: one pass over a chunk's elements,
+    // however few classes a row has.
+    const bool flat = class_weight.empty() && pos_weight.empty() &&
+                      args.sample_weight == nullptr && args.mask == nullptr;
+    const int64_t rows_per_chunk = std::max<int64_t>(1, 8192 / classes);
+    KernelTotals totals;
+    for (int64_t first = 0; first < args.rows; first += rows_per_chunk) {
+      const int64_t last = std::min(args.rows, first + rows_per_chunk);
+      const float* x = float_input(first * classes, (last - first) * classes);
+      if (flat) {
+        const int64_t begin = first * classes;
         auto at = [&](auto* pointer) {
           return pointer == nullptr ? nullptr : pointer + begin;
         };
-        all.x = float_input(begin, count);
+        BinaryRowArgs all;
+        all.x = x;
         all.target = args.dense_target + begin;
-        all.classes = count;
+        all.classes = (last - first) * classes;
+        all.target_scale = static_cast<float>(target_scale);
+        all.target_shift = static_cast<float>(target_shift);
+        all.grad_scale = static_cast<float>(args.grad_scale);
         all.grad_output = at(args.grad_output);
         all.loss = at(args.per_example);
         all.grad = at(args.grad_input);
-        const BinaryRowSums chunk = kernels.binary_row(all);
-        sums.finite = chunk.finite;
-        sums.loss_sum += chunk.loss_sum;
+        const BinaryRowSums sums = kernels.binary_row(all);
+        if (sums.finite) {
+          totals.Add({.loss_sum = sums.loss_sum,
+                      .valid_count = all.classes,
+                      .weight_sum = static_cast<double>(all.classes)});
+          continue;
+        }
+        // A NaN or infinite logit in the chunk: again, row by row.
       }
-      if (sums.finite) {
-        return {.loss_sum = sums.loss_sum,
-                .valid_count = total,
-                .weight_sum = static_cast<double>(total)};
-      }
-      // A NaN or infinite logit somewhere: again, row by row.
-    }
-    KernelTotals totals;
-    for (int64_t r = 0; r < args.rows; ++r) {
-      float* per_example = args.per_example == nullptr
-                               ? nullptr
-                               : args.per_example + r * classes;
-      float* grad =
-          args.grad_input == nullptr ? nullptr : args.grad_input + r * classes;
-      if (!args.RowIncluded(r)) {
-        if (per_example != nullptr) std::fill_n(per_example, classes, 0.0f);
-        if (grad != nullptr) std::fill_n(grad, classes, 0.0f);
-        continue;
-      }
-      const double s = static_cast<double>(args.RowWeight(r));
-      BinaryRowArgs row;
-      row.x = float_input(r * classes, classes);
-      row.target = args.dense_target + r * classes;
-      row.classes = classes;
-      row.weight = weight_floats.empty() ? nullptr : weight_floats.data();
-      row.pos_weight =
-          pos_weight_floats.empty() ? nullptr : pos_weight_floats.data();
-      row.target_scale = static_cast<float>(target_scale);
-      row.target_shift = static_cast<float>(target_shift);
-      row.sample_weight = static_cast<float>(s);
-      row.grad_scale = static_cast<float>(args.grad_scale);
-      row.grad_output = args.grad_output == nullptr
-                            ? nullptr
-                            : args.grad_output + r * classes;
-      row.loss = per_example;
-      row.grad = grad;
-      const BinaryRowSums sums = kernels.binary_row(row);
-      if (sums.finite) {
-        totals.Add({.loss_sum = sums.loss_sum,
-                    .valid_count = classes,
-                    .weight_sum = s * weight_total});
-      } else {
-        KernelArgs<float> alone = RowSlice(args, r, r + 1);
-        alone.input = row.x;
-        alone.input_16bit = nullptr;
-        totals.Add(RunElementwise(alone, evaluate));
+      for (int64_t r = first; r < last; ++r) {
+        float* per_example = args.per_example == nullptr
+                                 ? nullptr
+                                 : args.per_example + r * classes;
+        float* grad = args.grad_input == nullptr
+                          ? nullptr
+                          : args.grad_input + r * classes;
+        if (!args.RowIncluded(r)) {
+          if (per_example != nullptr) std::fill_n(per_example, classes, 0.0f);
+          if (grad != nullptr) std::fill_n(grad, classes, 0.0f);
+          continue;
+        }
+        const double s = static_cast<double>(args.RowWeight(r));
+        BinaryRowArgs row;
+        row.x = x + (r - first) * classes;
+        row.target = args.dense_target + r * classes;
+        row.classes = classes;
+        row.weight = weight_floats.empty() ? nullptr : weight_floats.data();
+        row.pos_weight =
+            pos_weight_floats.empty() ? nullptr : pos_weight_floats.data();
+        row.target_scale = static_cast<float>(target_scale);
+        row.target_shift = static_cast<float>(target_shift);
+        row.sample_weight = static_cast<float>(s);
+        row.grad_scale = static_cast<float>(args.grad_scale);
+        row.grad_output = args.grad_output == nullptr
+                              ? nullptr
+                              : args.grad_output + r * classes;
+        row.loss = per_example;
+        row.grad = grad;
+        const BinaryRowSums sums = kernels.binary_row(row);
+        if (sums.finite) {
+          totals.Add({.loss_sum = sums.loss_sum,
+                      .valid_count = classes,
+                      .weight_sum = s * weight_total});
+        } else {
+          KernelArgs<float> alone = RowSlice(args, r, r + 1);
+          alone.input = row.x;
+          alone.input_16bit = nullptr;
+          totals.Add(RunElementwise(alone, evaluate));
+        }
       }
     }
     return totals;

@@ -501,6 +501,15 @@ absl::StatusOr<LossResult> Compute(const LossRequest<T>& request,
   }
 
   const internal::LossOps<T>& ops = OpsFor<T>(spec);
+  // The gradient computed over the input (the same buffer): kernels that do
+  // not read every input value before writing over it get a copy.
+  std::vector<T> input_copy;
+  if (!move_axis && args.grad_input != nullptr &&
+      args.grad_input == args.input &&
+      !(ops.in_place_safe != nullptr && ops.in_place_safe(args))) {
+    input_copy.assign(request.input.data.begin(), request.input.data.end());
+    args.input = input_copy.data();
+  }
   internal::Denominator denominator;
   switch (request.reduction) {
     case Reduction::kNone:

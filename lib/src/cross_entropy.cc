@@ -321,6 +321,19 @@ class RowComputer {
 struct CrossEntropy {
   static constexpr bool kReads16BitInput = true;
 
+  // The vector path (cross_entropy_fast.h) reads a row before writing it.
+  template <typename T>
+  static bool InPlaceSafe(const KernelArgs<T>& args) {
+    if constexpr (!std::is_same_v<T, float>) {
+      return false;
+    } else {
+      const Settings settings(args);
+      return SelectVectorKernels() != nullptr &&
+             args.input_kind == InputKind::kLogits && settings.softcap == 0 &&
+             settings.poly_epsilon == 0 && args.grad_target == nullptr;
+    }
+  }
+
   template <typename T>
   static Denominator MeanDenominator(const KernelArgs<T>& args) {
     if (args.class_index == nullptr) return CountIncludedRows(args);

@@ -46,7 +46,9 @@ struct RowResult {
   float top_grad = 0;
 };
 
-RowResult Combine(const Plan& plan, const SoftmaxRow& row, const float* x,
+// `x_label` is the label's logit (hard targets), read before the row's e
+// may have overwritten it (a gradient computed in place).
+RowResult Combine(const Plan& plan, const SoftmaxRow& row, float x_label,
                   int64_t label, const float* target, double s,
                   double grad_scale) {
   const double keep = plan.keep, spread = plan.spread;
@@ -61,7 +63,7 @@ RowResult Combine(const Plan& plan, const SoftmaxRow& row, const float* x,
     other_a = s * ((label != top ? keep * label_weight : 0.0) +
                    spread * (plan.weight_total - top_weight));
     loss = s * keep * label_weight *
-           ((static_cast<double>(row.max) - x[label]) + log_sum);
+           ((static_cast<double>(row.max) - x_label) + log_sum);
   } else {
     const double target_total = row.target_below + row.target_at_max;
     // The top's own w t as the kernel summed it (a float32 product).
@@ -192,6 +194,8 @@ KernelTotals RunCrossEntropyFast(
       }
       float* e = want_grad ? args.grad_input + r * classes : scratch.data();
       const float* target = row_target(r);
+      const int64_t label = plan.hard ? args.class_index[r] : 0;
+      const float x_label = plan.hard ? x[label] : 0.0f;
       const SoftmaxRow row = kernels.softmax_row(
           x, classes, e, plan.weights(), target, want_gap, next_x,
           last || !want_grad ? nullptr : e + classes);
@@ -199,9 +203,8 @@ KernelTotals RunCrossEntropyFast(
         add(r, s, scalar_row(r, s, x));
         continue;
       }
-      const int64_t label = plan.hard ? args.class_index[r] : 0;
       const RowResult result =
-          Combine(plan, row, x, label, target, s, args.GradScale(r));
+          Combine(plan, row, x_label, label, target, s, args.GradScale(r));
       if (want_grad) {
         kernels.finish_row(e, classes, result.scale, plan.weights(), target,
                            result.bias_target, result.bias, e);
@@ -226,8 +229,12 @@ KernelTotals RunCrossEntropyFast(
   small.sample_weight = sample_weight;
   small.grad_scale = grad_scale;
   small.loss = loss;
+  // In place (the gradient over the input) the block is read from a copy:
+  // its rows with a NaN or infinite logit are recomputed after the kernel
+  // has written the block.
+  const bool in_place = want_grad && args.grad_input == args.input;
   std::vector<float> converted(
-      input_16bit == nullptr ? 0 : kSmallBlockRows * classes);
+      input_16bit == nullptr && !in_place ? 0 : kSmallBlockRows * classes);
   for (int64_t first = 0; first < args.rows; first += kSmallBlockRows) {
     const int64_t count = std::min(kSmallBlockRows, args.rows - first);
     for (int64_t i = 0; i < count; ++i) {
@@ -243,6 +250,10 @@ KernelTotals RunCrossEntropyFast(
     if (input_16bit != nullptr) {
       kernels.float16_to_float(input_16bit + first * classes, count * classes,
                                bfloat16, converted.data(), nullptr);
+      small.x = converted.data();
+    } else if (in_place) {
+      std::copy_n(args.input + first * classes, count * classes,
+                  converted.data());
       small.x = converted.data();
     } else {
       small.x = args.input + first * classes;

@@ -155,6 +155,9 @@ LossOps<T> MakeOps() {
   if constexpr (requires { Kernel::kReads16BitInput; }) {
     ops.reads_16bit_input = std::is_same_v<T, float>;
   }
+  if constexpr (requires { &Kernel::template InPlaceSafe<T>; }) {
+    ops.in_place_safe = &Kernel::template InPlaceSafe<T>;
+  }
   return ops;
 }
 

@@ -80,6 +80,10 @@ struct LossOutputs {
   // PerExampleSize entries: each example's (weighted) loss.
   absl::Span<T> per_example;
   // As many entries as the input: d loss / d input, in the input's layout.
+  // It may be the input's own buffer (the same memory, not a partial
+  // overlap): the gradient then replaces the input, with no extra buffer
+  // for the softmax and sigmoid cross-entropies on logits; for the others
+  // Compute copies the input first.
   absl::Span<T> grad_input;
   // As many entries as the input: d loss / d target, for losses with
   // `has_target_gradient` and a floating dense target (TensorFlow's v2

@@ -29,6 +29,10 @@ struct LossOps {
   KernelTotals (*run)(const KernelArgs<T>& args) = nullptr;
   // run() takes KernelArgs::input_16bit (float only).
   bool reads_16bit_input = false;
+  // Whether run() on these args may write grad_input over input (the same
+  // buffer): it reads every input value it needs before overwriting it.
+  // Null: never.
+  bool (*in_place_safe)(const KernelArgs<T>& args) = nullptr;
 };
 }  // namespace internal
 
