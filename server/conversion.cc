@@ -246,9 +246,12 @@ struct Output {
 
 std::atomic<int> compute_threads{1};
 
+// `movable`, if not null, is `request` itself, whose input bytes may be
+// moved into the response (ComputeFromProtoInPlace).
 template <typename T>
 absl::Status ComputeTyped(const v1::ComputeRequest& request,
-                          const LossSpec& spec, v1::DType input_dtype,
+                          v1::ComputeRequest* movable, const LossSpec& spec,
+                          v1::DType input_dtype,
                           v1::ComputeResponse* response) {
   LossRequest<T> lib;
   lib.loss = &spec;
@@ -381,7 +384,26 @@ absl::Status ComputeTyped(const v1::ComputeRequest& request,
                         .shape = input_shape,
                         .dtype = output_dtype};
   if (want_per_example) per_example.Allocate(PerExampleSize(spec, *shape));
-  if (want_grad && spec.has_gradient) grad.Allocate(shape->elements());
+  const v1::DType native_dtype =
+      std::is_same_v<T, float> ? v1::DTYPE_FLOAT32 : v1::DTYPE_FLOAT64;
+  if (want_grad && spec.has_gradient && movable != nullptr &&
+      input_dtype == native_dtype && output_dtype == native_dtype &&
+      lib.input.data.data() ==
+          reinterpret_cast<const T*>(movable->input().raw().data())) {
+    // The request's own input bytes become the response's gradient and the
+    // library computes the gradient over them: no gradient buffer to
+    // allocate (and fault in) and fill, and one payload less in memory.
+    const int64_t count = shape->elements();
+    v1::Tensor* tensor = response->mutable_grad_input();
+    tensor->set_dtype(output_dtype);
+    tensor->mutable_shape()->Assign(input_shape.begin(), input_shape.end());
+    tensor->mutable_raw()->swap(*movable->mutable_input()->mutable_raw());
+    T* data = reinterpret_cast<T*>(tensor->mutable_raw()->data());
+    lib.input.data = absl::MakeConstSpan(data, count);
+    grad.buffer = absl::MakeSpan(data, count);
+  } else if (want_grad && spec.has_gradient) {
+    grad.Allocate(shape->elements());
+  }
   if (want_grad && !spec.has_gradient) {
     return absl::InvalidArgumentError(
         absl::StrCat(spec.name, " has no gradient; do not request grad_input"));
@@ -425,8 +447,12 @@ void SetComputeThreads(int threads) {
   compute_threads.store(threads, std::memory_order_relaxed);
 }
 
-absl::Status ComputeFromProto(const v1::ComputeRequest& request,
-                              v1::ComputeResponse* response) {
+namespace {
+
+// ComputeFromProto and ComputeFromProtoInPlace.
+absl::Status ComputeFromProtoImpl(const v1::ComputeRequest& request,
+                                  v1::ComputeRequest* movable,
+                                  v1::ComputeResponse* response) {
   if (request.loss().empty()) {
     return absl::InvalidArgumentError("loss is empty; see ListLosses");
   }
@@ -463,10 +489,22 @@ absl::Status ComputeFromProto(const v1::ComputeRequest& request,
   }
   absl::Status status =
       input_dtype == v1::DTYPE_FLOAT64
-          ? ComputeTyped<double>(request, *spec, input_dtype, response)
-          : ComputeTyped<float>(request, *spec, input_dtype, response);
+          ? ComputeTyped<double>(request, movable, *spec, input_dtype, response)
+          : ComputeTyped<float>(request, movable, *spec, input_dtype, response);
   if (!status.ok()) response->Clear();
   return status;
+}
+
+}  // namespace
+
+absl::Status ComputeFromProto(const v1::ComputeRequest& request,
+                              v1::ComputeResponse* response) {
+  return ComputeFromProtoImpl(request, nullptr, response);
+}
+
+absl::Status ComputeFromProtoInPlace(v1::ComputeRequest* request,
+                                     v1::ComputeResponse* response) {
+  return ComputeFromProtoImpl(*request, request, response);
 }
 
 void DescribeLosses(v1::ListLossesResponse* response) {

@@ -17,6 +17,13 @@ namespace lossd::server {
 absl::Status ComputeFromProto(const v1::ComputeRequest& request,
                               v1::ComputeResponse* response);
 
+// As ComputeFromProto, but free to move the bytes of a raw float32 or
+// float64 input into the response, as its gradient computed over them (no
+// gradient buffer of its own, one payload less in memory). Afterwards
+// `request`'s input data may be empty: for a caller that is done with it.
+absl::Status ComputeFromProtoInPlace(v1::ComputeRequest* request,
+                                     v1::ComputeResponse* response);
+
 // How many threads one request's computation may use (the library's
 // LossRequest::threads: only large batches are split, and the answer does
 // not depend on it); 0 means one per core. Default 1. Set it at startup,

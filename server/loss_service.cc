@@ -76,7 +76,15 @@ grpc::Status LossServiceImpl::ComputeOne(grpc::ServerContext* context,
     status = grpc::Status(grpc::StatusCode::CANCELLED,
                           "cancelled before it was computed");
   }
-  if (status.ok()) status = ToGrpcStatus(ComputeFromProto(request, response));
+  if (status.ok()) {
+    // The request may give its input bytes to the response (computed over
+    // in place). Both callers own a non-const request that nothing reads the
+    // input data of afterwards: gRPC's sync API hands Compute a const
+    // pointer to its own message, dropped once the call returns, and
+    // ComputeStream reads the next message into its local one.
+    status = ToGrpcStatus(ComputeFromProtoInPlace(
+        const_cast<v1::ComputeRequest*>(&request), response));
+  }
   response->set_request_id(request_id);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
