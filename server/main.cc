@@ -36,10 +36,12 @@ ABSL_FLAG(std::string, port_file, "",
 ABSL_FLAG(int, threads, 0,
           "Requests served at once: at least this many are, more may be "
           "refused with RESOURCE_EXHAUSTED. 0 means 16 per core, at least 64.");
-ABSL_FLAG(int, compute_threads, 0,
+ABSL_FLAG(int, compute_threads, 1,
           "Threads one request's computation may use; only batches of a "
           "million elements or more are split, and the answer does not "
-          "depend on it. 0 means one per core.");
+          "depend on it. 0 means one per core. More than 1 lowers the latency "
+          "of large requests on an idle machine, and raises it when the cores "
+          "are busy with other requests.");
 ABSL_FLAG(int64_t, max_request_bytes, 64 << 20,
           "Largest request message accepted; larger ones get "
           "RESOURCE_EXHAUSTED.");
