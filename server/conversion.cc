@@ -1,6 +1,7 @@
 #include "conversion.h"
 
 #include <atomic>
+#include <memory>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -224,7 +225,9 @@ absl::Status ReadOptions(const v1::ComputeRequest& request,
 template <typename T>
 struct Output {
   absl::Span<T> buffer;
-  std::vector<T> scratch;
+  // Not a std::vector: the library writes every entry, so zeroing it first
+  // would be a wasted pass over a possibly large buffer.
+  std::unique_ptr<T[]> scratch;
   v1::Tensor* tensor = nullptr;
   std::vector<int64_t> shape;
   v1::DType dtype = v1::DTYPE_UNSPECIFIED;
@@ -233,13 +236,13 @@ struct Output {
     if (T* direct = AllocateRaw<T>(count, shape, dtype, tensor)) {
       buffer = absl::MakeSpan(direct, count);
     } else {
-      scratch.resize(count);
-      buffer = absl::MakeSpan(scratch);
+      scratch.reset(new T[count]);
+      buffer = absl::MakeSpan(scratch.get(), count);
     }
   }
   void Finish() {
-    if (!scratch.empty() || buffer.empty()) {
-      Encode<T>(scratch, shape, dtype, tensor);
+    if (scratch != nullptr || buffer.empty()) {
+      Encode<T>(buffer, shape, dtype, tensor);
     }
   }
 };
