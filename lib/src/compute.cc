@@ -167,15 +167,18 @@ absl::StatusOr<ProblemShape> ResolveShape(absl::Span<const int64_t> input_shape,
   shape.class_axis = axis;
   shape.outer = 1;
   shape.inner = 1;
-  int64_t elements = 1;
+  // The product of the non-zero dimensions bounds every count derived from
+  // the shape (outer, inner, examples), also when another dimension is 0.
+  int64_t nonzero_product = 1;
   for (int i = 0; i < rank; ++i) {
     const int64_t d = input_shape[i];
     if (d < 0) {
       return absl::InvalidArgumentError(
           absl::StrCat("input.shape[", i, "] = ", d, " is negative"));
     }
-    if (__builtin_mul_overflow(elements, d, &elements) ||
-        elements > (int64_t{1} << 48)) {
+    if (d > 0 &&
+        (__builtin_mul_overflow(nonzero_product, d, &nonzero_product) ||
+         nonzero_product > (int64_t{1} << 48))) {
       return absl::InvalidArgumentError(absl::StrCat(
           "input.shape ", ShapeText(input_shape), " is too large"));
     }

@@ -67,6 +67,9 @@ TEST_F(ComputeErrors, InputSizeAndShape) {
   EXPECT_THAT(StatusOf(Request()), InvalidArgumentWith("is negative"));
   logits_ = {{}, {int64_t{1} << 40, int64_t{1} << 40}};
   EXPECT_THAT(StatusOf(Request()), InvalidArgumentWith("too large"));
+  // A zero dimension must not hide overflowing ones (found by the fuzzer).
+  logits_ = {{}, {0, int64_t{1} << 40, int64_t{1} << 40}};
+  EXPECT_THAT(StatusOf(Request()), InvalidArgumentWith("too large"));
 }
 
 TEST_F(ComputeErrors, ClassAxisOutOfRange) {
