@@ -237,9 +237,11 @@ KernelTotals RunCrossEntropyFast(
       input_16bit == nullptr && !in_place ? 0 : kSmallBlockRows * classes);
   for (int64_t first = 0; first < args.rows; first += kSmallBlockRows) {
     const int64_t count = std::min(kSmallBlockRows, args.rows - first);
+    bool all_in = true;  // No row of the block left out.
     for (int64_t i = 0; i < count; ++i) {
       const int64_t r = first + i;
       const bool in = included(r);
+      all_in &= in;
       // A row left out weighs 0; its label must then match no class.
       sample_weight[i] = in ? static_cast<float>(args.RowWeight(r)) : 0.0f;
       grad_scale[i] = in ? static_cast<float>(args.GradScale(r)) : 0.0f;
@@ -262,6 +264,17 @@ KernelTotals RunCrossEntropyFast(
     small.target = row_target(first);
     small.grad = want_grad ? args.grad_input + first * classes : nullptr;
     kernels.cross_entropy_small_rows(small);
+    if (all_in && small.not_finite == 0 && args.sample_weight == nullptr &&
+        (!plan.hard || plan.class_weight.empty())) {
+      // The common block: every row counts with weight 1.
+      if (args.per_example != nullptr) {
+        std::copy_n(loss, count, args.per_example + first);
+      }
+      for (int64_t i = 0; i < count; ++i) totals.loss_sum += loss[i];
+      totals.valid_count += count;
+      totals.weight_sum += static_cast<double>(count);
+      continue;
+    }
     for (int64_t i = 0; i < count; ++i) {
       const int64_t r = first + i;
       if (!included(r)) {
