@@ -327,6 +327,13 @@ def report(machine, kernels, torch, service, memory, args):
     out.append("## Memory bandwidth probe (same process as the kernels)\n")
     out.append(format_table(["pattern", "threads", "arrays", "GB/s"], rows))
     out.append("")
+    one, two = probes.get(("copy", 1)), probes.get(("copy", 2))
+    if one and two and SHOW_VERDICTS and \
+            two["bytes_per_second"] < 1.5 * one["bytes_per_second"]:
+        out.append("**The two-thread probe ran at %.1fx the one-thread probe: "
+                   "the second core was busy with other work during this run, "
+                   "so its two-thread rows say nothing about scaling.**\n"
+                   % (two["bytes_per_second"] / one["bytes_per_second"]))
 
     torch_by_name = {c["name"]: c for c in torch["cases"]} if torch else {}
     parsed = {}
