@@ -174,7 +174,7 @@ struct BinaryCrossEntropy {
         all.loss = at(args.per_example);
         all.grad = at(args.grad_input);
         const BinaryRowSums sums = kernels.binary_row(all);
-        if (sums.finite) {
+        if (sums.ok) {
           totals.Add({.loss_sum = sums.loss_sum,
                       .valid_count = all.classes,
                       .weight_sum = static_cast<double>(all.classes)});
@@ -212,7 +212,7 @@ struct BinaryCrossEntropy {
         row.loss = per_example;
         row.grad = grad;
         const BinaryRowSums sums = kernels.binary_row(row);
-        if (sums.finite) {
+        if (sums.ok) {
           totals.Add({.loss_sum = sums.loss_sum,
                       .valid_count = classes,
                       .weight_sum = s * weight_total});

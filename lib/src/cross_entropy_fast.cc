@@ -170,7 +170,14 @@ KernelTotals RunCrossEntropyFast(
   if (classes > kernels.small_classes) {
     // Row by row: e goes into the gradient row (or scratch) and is rescaled
     // there while the row is still in cache.
-    std::vector<float> scratch(want_grad ? 0 : classes);
+    // With soft targets or smoothing every gradient entry is a difference
+    // that may cancel (kCancellation): such a row's gradient is checked,
+    // and in place it is built in scratch first, so that the row's logits
+    // are still there if it must be recomputed.
+    const bool may_cancel = want_grad && (!plan.hard || plan.spread != 0);
+    const bool in_place = want_grad && args.grad_input == args.input;
+    std::vector<float> scratch(!want_grad || (may_cancel && in_place) ? classes
+                                                                      : 0);
     std::vector<float> converted(input_16bit == nullptr ? 0 : classes);
     for (int64_t r = 0; r < args.rows; ++r) {
       if (!included(r)) {
@@ -192,13 +199,16 @@ KernelTotals RunCrossEntropyFast(
         next_x = last ? nullptr
                       : reinterpret_cast<const float*>(row_16bit + classes);
       }
-      float* e = want_grad ? args.grad_input + r * classes : scratch.data();
+      float* grad = want_grad ? args.grad_input + r * classes : nullptr;
+      float* e = want_grad && !scratch.empty() ? scratch.data()
+                 : want_grad                   ? grad
+                                               : scratch.data();
       const float* target = row_target(r);
       const int64_t label = plan.hard ? args.class_index[r] : 0;
       const float x_label = plan.hard ? x[label] : 0.0f;
       const SoftmaxRow row = kernels.softmax_row(
           x, classes, e, plan.weights(), target, want_gap, next_x,
-          last || !want_grad ? nullptr : e + classes);
+          last || !want_grad ? nullptr : grad + classes);
       if (!row.finite) {
         add(r, s, scalar_row(r, s, x));
         continue;
@@ -206,9 +216,21 @@ KernelTotals RunCrossEntropyFast(
       const RowResult result =
           Combine(plan, row, x_label, label, target, s, args.GradScale(r));
       if (want_grad) {
-        kernels.finish_row(e, classes, result.scale, plan.weights(), target,
-                           result.bias_target, result.bias, e);
+        const FinishedRow finished =
+            kernels.finish_row(e, classes, result.scale, plan.weights(), target,
+                               result.bias_target, result.bias, e);
         FixEntries(plan, result, row, label, e);
+        // (The label's and the top's entries, set apart, may be the largest;
+        // when they are large the pass over the row is not needed.)
+        if (may_cancel &&
+            std::max(std::abs(e[label]), std::abs(e[row.top])) * kCancellation <
+                finished.largest_term &&
+            kernels.max_abs(e, classes) * kCancellation <
+                finished.largest_term) {
+          add(r, s, scalar_row(r, s, x));
+          continue;
+        }
+        if (e != grad) std::copy_n(e, classes, grad);
       }
       add(r, s, result.loss);
     }
@@ -264,7 +286,7 @@ KernelTotals RunCrossEntropyFast(
     small.target = row_target(first);
     small.grad = want_grad ? args.grad_input + first * classes : nullptr;
     kernels.cross_entropy_small_rows(small);
-    if (all_in && small.not_finite == 0 && args.sample_weight == nullptr &&
+    if (all_in && small.redo == 0 && args.sample_weight == nullptr &&
         (!plan.hard || plan.class_weight.empty())) {
       // The common block: every row counts with weight 1.
       if (args.per_example != nullptr) {
@@ -282,7 +304,7 @@ KernelTotals RunCrossEntropyFast(
         continue;
       }
       const double s = static_cast<double>(args.RowWeight(r));
-      if ((small.not_finite >> i) & 1) {
+      if ((small.redo >> i) & 1) {
         add(r, s, scalar_row(r, s, small.x + i * classes));
       } else {
         add(r, s, loss[i]);

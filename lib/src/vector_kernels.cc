@@ -65,6 +65,7 @@ inline V Max(V a, V b) { return _mm512_max_ps(a, b); }
 inline V Fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
 inline Mask AllLanes() { return 0xffff; }
 inline Mask And(Mask a, Mask b) { return a & b; }
+inline Mask Or(Mask a, Mask b) { return a | b; }
 inline bool AllSet(Mask m) { return m == 0xffff; }
 inline int CountSet(Mask m) { return std::popcount(static_cast<unsigned>(m)); }
 inline int FirstSet(Mask m) {
@@ -234,6 +235,7 @@ inline V Max(V a, V b) { return _mm256_max_ps(a, b); }
 inline V Fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
 inline Mask AllLanes() { return _mm256_castsi256_ps(_mm256_set1_epi32(-1)); }
 inline Mask And(Mask a, Mask b) { return _mm256_and_ps(a, b); }
+inline Mask Or(Mask a, Mask b) { return _mm256_or_ps(a, b); }
 inline bool AllSet(Mask m) { return _mm256_movemask_ps(m) == 0xff; }
 inline int CountSet(Mask m) {
   return std::popcount(static_cast<unsigned>(_mm256_movemask_ps(m)));

@@ -52,8 +52,12 @@ struct SoftmaxRow {
 //   loss_r = sum_c s_r w_c t'_rc (lse_r - x_rc) + z_loss s_r lse_r^2
 //   grad_rc = g_r [p_rc (sum_c s_r w_c t'_rc + 2 z_loss s_r lse_r)
 //             - s_r w_c t'_rc]
-// Rows with a NaN or infinite logit get bit r of `not_finite` and no
-// meaningful outputs; the caller recomputes them.
+// Rows to recompute get bit r of `redo` and no meaningful outputs: those
+// with a NaN or infinite logit, and, with soft targets or smoothing, those
+// whose gradient cancels below what float32 holds (every |grad_rc| under a
+// 32nd of the terms p_rc sum_a and a_rc it is the difference of: the
+// prediction matches the smoothed target so closely that most digits are
+// lost, see kCancellation).
 constexpr int64_t kSmallBlockRows = 64;   // The most rows of one call.
 constexpr int64_t kMaxSmallClasses = 16;  // small_classes is at most this.
 
@@ -72,7 +76,7 @@ struct SmallRowsArgs {
   const float* grad_scale = nullptr;     // [rows]
   float* loss = nullptr;                 // [rows], out.
   float* grad = nullptr;                 // [rows, classes], out, or null.
-  uint64_t not_finite = 0;               // Out.
+  uint64_t redo = 0;                     // Out.
 };
 
 // One row of binary cross-entropy from logits (binary_cross_entropy.cc):
@@ -98,9 +102,27 @@ struct BinaryRowArgs {
 };
 
 struct BinaryRowSums {
-  bool finite = true;  // False if any x_c is NaN or infinite: the outputs
-                       // are then to be recomputed by the scalar kernel.
+  // False if any x_c is NaN or infinite, or if the gradient cancels (every
+  // entry under 1/kCancellation of the terms it is the difference of, as
+  // when sigmoid(x) all but equals a soft target): the outputs are then to
+  // be recomputed by the scalar kernel.
+  bool ok = true;
   double loss_sum = 0;
+};
+
+// A row (with soft targets or smoothing) whose gradient entries are all
+// below 1/kCancellation of the largest of the terms they are differences of
+// (p_c sum(a) and a_c, times g) has lost more digits than float32 can spare
+// (the float32 exp alone errs by an ulp or two): it is recomputed in
+// float64. This happens when the prediction all but equals the smoothed
+// target, not on ordinary rows.
+constexpr float kCancellation = 32;
+
+// What finish_row wrote: max_c |out_c|, and the largest of the two terms any
+// out_c is the difference of (|scale| and the w_c (...) products; e <= 1).
+struct FinishedRow {
+  float largest = 0;
+  float largest_term = 0;
 };
 
 struct VectorKernels {
@@ -119,9 +141,9 @@ struct VectorKernels {
 
   // out_c = e_c * scale - w_c * (bias_target * t_c + bias), in place when
   // out == e. `weight` null means all ones; `target` null means t = 0.
-  void (*finish_row)(const float* e, int64_t classes, float scale,
-                     const float* weight, const float* target,
-                     float bias_target, float bias, float* out);
+  FinishedRow (*finish_row)(const float* e, int64_t classes, float scale,
+                            const float* weight, const float* target,
+                            float bias_target, float bias, float* out);
 
   // Rows of at most `small_classes` classes: see SmallRowsArgs.
   int64_t small_classes;
@@ -134,6 +156,9 @@ struct VectorKernels {
   // are prefetched meanwhile.
   void (*float16_to_float)(const uint16_t* in, int64_t count, bool bfloat16,
                            float* out, const uint16_t* prefetch);
+
+  // max_i |values_i| (0 for none).
+  float (*max_abs)(const float* values, int64_t count);
 };
 
 // The kernels for this CPU, or null. Thread-safe.

@@ -270,7 +270,11 @@ void ExpectFloatMatchesFloat64(const Case& c) {
   }
   SCOPED_TRACE(c.description);
   ExpectClose(actual.per_example, expected.per_example, floor, "per_example");
-  ExpectClose(actual.grad, expected.grad, floor * 1e-3, "grad");
+  // As the oracle suite: 64 float64 epsilons of the largest input times the
+  // largest weights (gradient scale, sample and class weights up to 2).
+  const double grad_floor = 64 * 2.2e-16 * std::max(1.0, largest) *
+                            std::abs(c.grad_scale) * 4;
+  ExpectClose(actual.grad, expected.grad, grad_floor, "grad");
   const double loss = expected.result.loss;
   if (std::isfinite(loss)) {
     const double denominator = expected.result.statistics.denominator > 0
@@ -295,6 +299,77 @@ TEST(VectorPaths, BinaryCrossEntropyFloatMatchesFloat64) {
   for (int64_t classes : {1, 2, 7, 16, 17, 100, 1000}) {
     for (int repeat = 0; repeat < 40; ++repeat) {
       ExpectFloatMatchesFloat64(RandomBinaryCase(random, classes, index++));
+    }
+  }
+}
+
+// Rows whose softmax nearly equals the (smoothed) target: every gradient
+// entry is a difference that cancels to a small fraction of its terms, which
+// float32 cannot hold; the vector paths must hand such rows to float64.
+TEST(VectorPaths, CrossEntropyGradientsThatCancel) {
+  std::mt19937 random(99);
+  std::uniform_real_distribution<double> uniform(0.05, 1);
+  std::normal_distribution<double> jitter(0, 1e-4);
+  int index = 0;
+  for (int64_t classes : {2, 3, 10, 16, 17, 100, 1000}) {
+    for (bool hard : {true, false}) {
+      Case c;
+      c.classes = classes;
+      c.rows = 37;
+      const double smoothing = 0.3;
+      c.options.SetNumber("label_smoothing", smoothing);
+      for (int64_t r = 0; r < c.rows; ++r) {
+        std::vector<double> t(classes);
+        double sum = 0;
+        for (double& v : t) sum += (v = uniform(random));
+        for (double& v : t) v /= sum;
+        const int64_t y = random() % classes;
+        if (hard) c.labels.push_back(y);
+        for (int64_t k = 0; k < classes; ++k) {
+          if (!hard) c.dense_target.push_back(static_cast<float>(t[k]));
+          // The smoothed target the row's softmax should match.
+          const double target =
+              hard ? (1 - smoothing) * (k == y) + smoothing / classes
+                   : (1 - smoothing) * t[k] + smoothing / classes;
+          c.input.push_back(
+              static_cast<float>(std::log(target) + 2 + jitter(random)));
+        }
+      }
+      c.description = absl::StrCat("cancelling case ", index++, ": ", c.rows,
+                                   " x ", classes, hard ? " hard" : " soft");
+      ExpectFloatMatchesFloat64(c);
+    }
+  }
+}
+
+// Binary cross-entropy whose gradient sigmoid(x) - y' all but vanishes:
+// saturated logits on 0/1 targets, and soft targets equal to sigmoid(x).
+TEST(VectorPaths, BinaryCrossEntropyGradientsThatCancel) {
+  std::mt19937 random(5);
+  std::normal_distribution<double> normal(0, 2), jitter(0, 1e-5);
+  int index = 0;
+  for (int64_t classes : {1, 2, 16, 100}) {
+    for (bool saturated : {true, false}) {
+      Case c;
+      c.loss = "binary_cross_entropy";
+      c.classes = classes;
+      c.rows = 9;
+      for (int64_t i = 0; i < c.rows * classes; ++i) {
+        if (saturated) {
+          const bool one = random() % 2;
+          c.input.push_back(static_cast<float>(
+              (one ? 1 : -1) * (15 + 10 * std::abs(normal(random)))));
+          c.dense_target.push_back(one ? 1.0f : 0.0f);
+        } else {
+          const float x = static_cast<float>(normal(random));
+          c.input.push_back(x);
+          c.dense_target.push_back(static_cast<float>(
+              1 / (1 + std::exp(-static_cast<double>(x))) + jitter(random)));
+        }
+      }
+      c.description = absl::StrCat("binary cancelling case ", index++, ": ",
+                                   classes, saturated ? " saturated" : " soft");
+      ExpectFloatMatchesFloat64(c);
     }
   }
 }
