@@ -272,8 +272,8 @@ void ExpectFloatMatchesFloat64(const Case& c) {
   ExpectClose(actual.per_example, expected.per_example, floor, "per_example");
   // As the oracle suite: 64 float64 epsilons of the largest input times the
   // largest weights (gradient scale, sample and class weights up to 2).
-  const double grad_floor = 64 * 2.2e-16 * std::max(1.0, largest) *
-                            std::abs(c.grad_scale) * 4;
+  const double grad_floor =
+      64 * 2.2e-16 * std::max(1.0, largest) * std::abs(c.grad_scale) * 4;
   ExpectClose(actual.grad, expected.grad, grad_floor, "grad");
   const double loss = expected.result.loss;
   if (std::isfinite(loss)) {
