@@ -126,26 +126,10 @@ inline uint64_t LaneBits(Mask m) { return m; }
 inline Mask GreaterEqual(V a, V b) {
   return _mm512_cmp_ps_mask(a, b, _CMP_GE_OQ);
 }
-// log(x) for positive normal x (Cephes' polynomial, as Eigen's plog).
-inline V Log(V x) {
-  // x = mantissa * 2^exponent with mantissa in [0.5, 1).
-  V mantissa = _mm512_getmant_ps(x, _MM_MANT_NORM_p5_1, _MM_MANT_SIGN_src);
-  V exponent = Add(_mm512_getexp_ps(x), Set(1.0f));
-  const Mask small = Less(mantissa, Set(0.707106781186547524f));
-  exponent = _mm512_mask_sub_ps(exponent, small, exponent, Set(1.0f));
-  mantissa = Add(Sub(mantissa, Set(1.0f)), Where(small, mantissa));
-  const V m = mantissa, m2 = Mul(m, m), m3 = Mul(m2, m);
-  V y = Fmadd(Set(7.0376836292E-2f), m, Set(-1.1514610310E-1f));
-  V y1 = Fmadd(Set(-1.2420140846E-1f), m, Set(1.4249322787E-1f));
-  V y2 = Fmadd(Set(2.0000714765E-1f), m, Set(-2.4999993993E-1f));
-  y = Fmadd(y, m, Set(1.1676998740E-1f));
-  y1 = Fmadd(y1, m, Set(-1.6668057665E-1f));
-  y2 = Fmadd(y2, m, Set(3.3333331174E-1f));
-  y = Fmadd(y, m3, y1);
-  y = Fmadd(y, m3, y2);
-  y = Mul(y, m3);
-  y = Fmadd(Set(-0.5f), m2, y);
-  return Fmadd(exponent, Set(0.693147180559945f), Add(m, y));
+// x = mantissa * 2^exponent with mantissa in [0.5, 1), for positive normal x.
+inline void Frexp(V x, V* mantissa, V* exponent) {
+  *mantissa = _mm512_getmant_ps(x, _MM_MANT_NORM_p5_1, _MM_MANT_SIGN_src);
+  *exponent = Add(_mm512_getexp_ps(x), Set(1.0f));
 }
 inline double ReduceAdd(V v) {
   const __m512d low = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
@@ -153,22 +137,8 @@ inline double ReduceAdd(V v) {
       _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
   return _mm512_reduce_add_pd(_mm512_add_pd(low, high));
 }
-// exp(x) for x <= 0 (Cephes' polynomial, as Eigen's pexp); 0 below -88.
-inline V Exp(V x) {
-  x = _mm512_max_ps(x, Set(-88.3762626647949f));
-  const V m =
-      _mm512_roundscale_ps(Fmadd(x, Set(1.44269504088896341f), Set(0.5f)),
-                           _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
-  const V r = Fmadd(m, Set(-0.6931471805599453f), x);
-  const V r2 = Mul(r, r);
-  const V r3 = Mul(r2, r);
-  V y = Fmadd(Set(1.9875691500E-4f), r, Set(1.3981999507E-3f));
-  V y1 = Fmadd(Set(4.1665795894E-2f), r, Set(1.6666665459E-1f));
-  const V y2 = Add(r, Set(1.0f));
-  y = Fmadd(y, r, Set(8.3334519073E-3f));
-  y1 = Fmadd(y1, r, Set(5.0000001201E-1f));
-  y = Fmadd(y, r3, y1);
-  y = Fmadd(y, r2, y2);
+// y * 2^m for integral m in [-127, 0].
+inline V TimesPowerOfTwo(V y, V m) {
   const __m512i exponent =
       _mm512_slli_epi32(_mm512_cvttps_epi32(Add(m, Set(127.0f))), 23);
   return Mul(y, _mm512_castsi512_ps(exponent));
@@ -288,28 +258,14 @@ inline float ReduceAddFloat(V v) {
   s = _mm_add_ss(s, _mm_movehdup_ps(s));
   return _mm_cvtss_f32(s);
 }
-inline V Log(V x) {
+// x = mantissa * 2^exponent with mantissa in [0.5, 1), for positive normal x.
+inline void Frexp(V x, V* mantissa, V* exponent) {
   const __m256i bits = _mm256_castps_si256(x);
-  V exponent = _mm256_cvtepi32_ps(
+  *exponent = _mm256_cvtepi32_ps(
       _mm256_sub_epi32(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(126)));
-  V mantissa = _mm256_castsi256_ps(
+  *mantissa = _mm256_castsi256_ps(
       _mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi32(0x007fffff)),
                       _mm256_set1_epi32(0x3f000000)));
-  const Mask small = Less(mantissa, Set(0.707106781186547524f));
-  exponent = Sub(exponent, Where(small, Set(1.0f)));
-  mantissa = Add(Sub(mantissa, Set(1.0f)), Where(small, mantissa));
-  const V m = mantissa, m2 = Mul(m, m), m3 = Mul(m2, m);
-  V y = Fmadd(Set(7.0376836292E-2f), m, Set(-1.1514610310E-1f));
-  V y1 = Fmadd(Set(-1.2420140846E-1f), m, Set(1.4249322787E-1f));
-  V y2 = Fmadd(Set(2.0000714765E-1f), m, Set(-2.4999993993E-1f));
-  y = Fmadd(y, m, Set(1.1676998740E-1f));
-  y1 = Fmadd(y1, m, Set(-1.6668057665E-1f));
-  y2 = Fmadd(y2, m, Set(3.3333331174E-1f));
-  y = Fmadd(y, m3, y1);
-  y = Fmadd(y, m3, y2);
-  y = Mul(y, m3);
-  y = Fmadd(Set(-0.5f), m2, y);
-  return Fmadd(exponent, Set(0.693147180559945f), Add(m, y));
 }
 inline float ReduceMax(V v) {
   __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -325,19 +281,8 @@ inline double ReduceAdd(V v) {
       _mm_add_pd(_mm256_castpd256_pd128(sum), _mm256_extractf128_pd(sum, 1));
   return _mm_cvtsd_f64(_mm_add_sd(pair, _mm_unpackhi_pd(pair, pair)));
 }
-inline V Exp(V x) {
-  x = _mm256_max_ps(x, Set(-88.3762626647949f));
-  const V m = _mm256_floor_ps(Fmadd(x, Set(1.44269504088896341f), Set(0.5f)));
-  const V r = Fmadd(m, Set(-0.6931471805599453f), x);
-  const V r2 = Mul(r, r);
-  const V r3 = Mul(r2, r);
-  V y = Fmadd(Set(1.9875691500E-4f), r, Set(1.3981999507E-3f));
-  V y1 = Fmadd(Set(4.1665795894E-2f), r, Set(1.6666665459E-1f));
-  const V y2 = Add(r, Set(1.0f));
-  y = Fmadd(y, r, Set(8.3334519073E-3f));
-  y1 = Fmadd(y1, r, Set(5.0000001201E-1f));
-  y = Fmadd(y, r3, y1);
-  y = Fmadd(y, r2, y2);
+// y * 2^m for integral m in [-127, 0].
+inline V TimesPowerOfTwo(V y, V m) {
   const __m256i exponent =
       _mm256_slli_epi32(_mm256_cvttps_epi32(Add(m, Set(127.0f))), 23);
   return Mul(y, _mm256_castsi256_ps(exponent));
