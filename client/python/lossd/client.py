@@ -2,8 +2,10 @@
 
 import itertools
 import json
+import math
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -11,7 +13,7 @@ from typing import Optional
 import grpc
 import numpy as np
 
-from lossd import _stubs
+from lossd import _stubs, split
 from lossd.tensors import dtype_value, from_tensor, to_tensor
 
 _SERVICE = "lossd.v1.LossService"
@@ -31,14 +33,16 @@ class LossdError(Exception):
 
     `code` is a grpc.StatusCode (e.g. grpc.StatusCode.INVALID_ARGUMENT),
     `message` the server's text (which names the offending field), `target`
-    the server that answered.
+    the server that answered. For a call split into chunks, `rows` is the
+    failed chunk's row range (start, stop) and the message begins with it.
     """
 
-    def __init__(self, code, message, target=None):
+    def __init__(self, code, message, target=None, rows=None):
         super().__init__(f"{code.name}: {message}")
         self.code = code
         self.message = message
         self.target = target
+        self.rows = rows
 
     @property
     def code_name(self):
@@ -193,15 +197,24 @@ class LossClient:
               failures (gRPC's retry policy; Compute is idempotent).
     metadata: extra (key, value) pairs sent on every call.
     channel_options: extra gRPC channel arguments.
+    chunk_bytes, chunk_rows, concurrency: compute() splits a batch of more
+              rows than a chunk into chunks of `chunk_rows` rows (default:
+              as many as fit in `chunk_bytes` of input, 4 MiB), at most
+              `concurrency` calls in flight, and recombines them exactly
+              (see lossd.split). chunk_rows=0 never splits.
     """
 
     def __init__(self, target, *, tls=False, token=None, timeout=None,
                  retries=3, retry_codes=("UNAVAILABLE",), metadata=(),
                  max_message_bytes=_DEFAULT_MAX_MESSAGE_BYTES,
-                 channel_options=()):
+                 channel_options=(), chunk_bytes=split.DEFAULT_CHUNK_BYTES,
+                 chunk_rows=None, concurrency=split.DEFAULT_CONCURRENCY):
         self._pb = _stubs.modules().service_pb2
         self.targets = split_targets(target)
         self.timeout = timeout
+        self.chunk_bytes = chunk_bytes
+        self.chunk_rows = chunk_rows
+        self.concurrency = concurrency
         options = [
             ("grpc.service_config", _service_config(retries, retry_codes)),
             ("grpc.enable_retries", 1 if retries > 0 else 0),
@@ -335,7 +348,8 @@ class LossClient:
             _set_options(request, loss, options)
         return request
 
-    def compute(self, loss, input, target, *, timeout=None, **kwargs):
+    def compute(self, loss, input, target, *, timeout=None, chunk_rows=None,
+                concurrency=None, **kwargs):
         """Computes `loss` over a batch; returns a ComputeResult.
 
         input:  model outputs, a floating array: [batch, classes], or any
@@ -357,7 +371,11 @@ class LossClient:
           grad_output    upstream gradient per example (reduction "none")
           grad_scale     multiplies the returned gradients (loss scaling)
           request_id     echoed back and logged by the server
-          timeout        this call's deadline in seconds
+          timeout        this call's deadline in seconds (of the whole call
+                         when it is split)
+          chunk_rows     rows per chunk for this call (default: the client's
+                         chunk_rows, else rows of chunk_bytes); 0: one call
+          concurrency    chunks in flight for this call
           **options      the loss's own options, the fields of its options
                          message (ComputeRequest's `options` member named
                          after the loss; see list_losses()): e.g.
@@ -365,10 +383,101 @@ class LossClient:
                          label_smoothing, label_smoothing_rule, z_loss,
                          logit_softcap. Arrays for per-class options, short
                          names ("other_classes") for choices.
+        A batch of more rows (input's first dimension) than a chunk is sent
+        as concurrent calls over row chunks and recombined exactly: the same
+        gradients bit for bit, the same loss up to float64 rounding (see
+        lossd.split for how, and when a batch is sent whole instead).
         Raises LossdError (with .code and .message) when the server refuses.
         """
+        plan = split.plan(loss, input, target, kwargs,
+                          self.chunk_rows if chunk_rows is None else chunk_rows,
+                          self.chunk_bytes)
+        if plan is not None:
+            return self._compute_split(
+                plan, loss, input, target, timeout,
+                self.concurrency if concurrency is None else concurrency,
+                kwargs)
         request = self.make_request(loss, input, target, **kwargs)
         return _result(self._call("Compute", request, timeout))
+
+    def _compute_split(self, plan, loss, input, target, timeout, concurrency,
+                       kwargs):
+        """compute() over plan.bounds, `concurrency` calls at a time; the
+        outputs are copied into whole-batch arrays as chunks arrive."""
+        timeout = self.timeout if timeout is None else timeout
+        deadline = None if timeout is None else time.monotonic() + timeout
+        input = np.asarray(input)
+        target = np.asarray(target)
+        failed = threading.Event()
+        outputs = {}
+        outputs_lock = threading.Lock()
+
+        def place(name, array, start, stop):
+            if array is None:
+                return
+            with outputs_lock:
+                if name not in outputs:
+                    outputs[name] = np.empty((plan.rows,) + array.shape[1:],
+                                             array.dtype)
+            outputs[name][start:stop] = array
+
+        def run(start, stop):
+            if failed.is_set():
+                return None
+            remaining = None
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise LossdError(grpc.StatusCode.DEADLINE_EXCEEDED,
+                                     "Deadline Exceeded before the chunk "
+                                     "was sent")
+            request = self.make_request(
+                loss, input[start:stop], target[start:stop],
+                **split.chunk_kwargs(kwargs, plan, start, stop))
+            result = _result(self._call("Compute", request, remaining))
+            place("per_example", result.per_example, start, stop)
+            place("grad_input", result.grad_input, start, stop)
+            place("grad_target", result.grad_target, start, stop)
+            # Drop the response's arrays: only the statistics are kept.
+            return result.statistics, result.reduction, result.request_id
+
+        workers = max(1, min(concurrency, len(plan.bounds)))
+        with ThreadPoolExecutor(max_workers=workers,
+                                thread_name_prefix="lossd-chunk") as pool:
+            futures = [pool.submit(run, start, stop)
+                       for start, stop in plan.bounds]
+            answers, errors = [], []
+            for index, future in enumerate(futures):
+                try:
+                    answers.append(future.result())
+                except Exception as error:  # Raised below, lowest rows first.
+                    failed.set()
+                    errors.append((index, error))
+        if errors:
+            index, error = errors[0]
+            if not isinstance(error, LossdError):
+                raise error
+            start, stop = plan.bounds[index]
+            raise LossdError(
+                error.code, f"rows [{start}, {stop}) of {plan.rows}: "
+                f"{error.message}", error.target, rows=(start, stop)) from None
+        statistics = [answer[0] for answer in answers]
+        reduction = answers[0][1]
+        loss_value, loss_sum = split.combine_loss(
+            plan, [s.loss_sum for s in statistics], reduction)
+        return ComputeResult(
+            loss=loss_value,
+            per_example=outputs.get("per_example"),
+            grad_input=outputs.get("grad_input"),
+            statistics=Statistics(
+                loss_sum=loss_sum,
+                denominator=plan.denominator,
+                valid_count=sum(s.valid_count for s in statistics),
+                weight_sum=math.fsum(s.weight_sum for s in statistics),
+                denominator_kind=plan.denominator_kind),
+            reduction=reduction,
+            request_id=answers[0][2],
+            grad_target=outputs.get("grad_target"))
 
     def compute_stream(self, calls, *, timeout=None):
         """Runs many computations over one ComputeStream; yields results in
