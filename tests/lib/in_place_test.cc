@@ -13,50 +13,13 @@
 #include "gtest/gtest.h"
 #include "lossd/compute.h"
 #include "lossd/registry.h"
+#include "random_batch.h"
 
 namespace lossd {
 namespace {
 
-template <typename T>
-struct Batch {
-  int64_t rows = 0;
-  int64_t classes = 0;
-  std::vector<T> input;
-  std::vector<int64_t> labels;
-  std::vector<T> dense;
-};
-
-template <typename T>
-Batch<T> MakeBatch(const LossSpec& spec, int64_t rows, int64_t classes) {
-  Batch<T> batch{.rows = rows, .classes = classes};
-  std::mt19937 random(17);
-  std::normal_distribution<double> normal(0, 3);
-  std::uniform_real_distribution<double> uniform(0, 1);
-  const InputKind kind = spec.input_kinds.front();
-  for (int64_t i = 0; i < rows * classes; ++i) {
-    double x = normal(random);
-    if (kind == InputKind::kProbabilities) x = uniform(random);
-    if (kind == InputKind::kLogProbabilities) x = -std::abs(x);
-    // Rows the vector paths hand back to the scalar kernels.
-    if (kind == InputKind::kLogits && i % 331 == 7) x = -INFINITY;
-    if (kind == InputKind::kLogits && i % 887 == 3) x = NAN;
-    batch.input.push_back(static_cast<T>(x));
-  }
-  const TargetKind target = spec.target_kinds.front();
-  if (target == TargetKind::kClassIndex) {
-    for (int64_t r = 0; r < rows; ++r) {
-      batch.labels.push_back(static_cast<int64_t>(random() % classes));
-    }
-  } else {
-    for (int64_t i = 0; i < rows * classes; ++i) {
-      batch.dense.push_back(static_cast<T>(
-          target == TargetKind::kValues       ? normal(random)
-          : target == TargetKind::kMultiLabel ? (uniform(random) < 0.5)
-                                              : 1.0 / classes));
-    }
-  }
-  return batch;
-}
+using ::lossd::testing::Batch;
+using ::lossd::testing::MakeRandomBatch;
 
 template <typename T>
 struct Answer {
@@ -110,7 +73,9 @@ void Check(const LossSpec& spec, int64_t rows, int64_t classes, int threads) {
   SCOPED_TRACE(std::string(spec.name) + " " + std::to_string(rows) + " x " +
                std::to_string(classes) +
                (sizeof(T) == 4 ? " float32" : " float64"));
-  const Batch<T> batch = MakeBatch<T>(spec, rows, classes);
+  const Batch<T> batch = MakeRandomBatch<T>(
+      spec, rows, classes,
+      {.seed = 17, .input_stddev = 3, .non_finite_logits = true});
   const Answer<T> apart = RunBatch(spec, batch, false, threads);
   const Answer<T> in_place = RunBatch(spec, batch, true, threads);
   ASSERT_EQ(apart.ok, in_place.ok);

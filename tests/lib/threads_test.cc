@@ -11,58 +11,13 @@
 #include "gtest/gtest.h"
 #include "lossd/compute.h"
 #include "lossd/registry.h"
+#include "random_batch.h"
 
 namespace lossd {
 namespace {
 
-template <typename T>
-struct Batch {
-  int64_t rows = 0;
-  int64_t classes = 0;
-  std::vector<T> input;
-  std::vector<int64_t> labels;
-  std::vector<T> dense;
-};
-
-// A valid random batch for `spec`: its first input kind and target kind.
-template <typename T>
-Batch<T> MakeBatch(const LossSpec& spec, int64_t rows, int64_t classes) {
-  Batch<T> batch{.rows = rows, .classes = classes};
-  std::mt19937 random(11);
-  std::normal_distribution<double> normal(0, 2);
-  std::uniform_real_distribution<double> uniform(0, 1);
-  const InputKind kind = spec.input_kinds.front();
-  for (int64_t i = 0; i < rows * classes; ++i) {
-    double x = normal(random);
-    if (kind == InputKind::kProbabilities) x = uniform(random);
-    if (kind == InputKind::kLogProbabilities) x = -std::abs(x);
-    batch.input.push_back(static_cast<T>(x));
-  }
-  const TargetKind target = spec.target_kinds.front();
-  if (target == TargetKind::kClassIndex) {
-    for (int64_t r = 0; r < rows; ++r) {
-      batch.labels.push_back(static_cast<int64_t>(random() % classes));
-    }
-    return batch;
-  }
-  for (int64_t r = 0; r < rows; ++r) {
-    double sum = 0;
-    for (int64_t c = 0; c < classes; ++c) {
-      double t = target == TargetKind::kValues       ? normal(random)
-                 : target == TargetKind::kMultiLabel ? (uniform(random) < 0.5)
-                                                     : uniform(random);
-      batch.dense.push_back(static_cast<T>(t));
-      sum += t;
-    }
-    if (target == TargetKind::kProbabilities) {
-      for (int64_t c = 0; c < classes; ++c) {
-        T& t = batch.dense[r * classes + c];
-        t = static_cast<T>(t / sum);
-      }
-    }
-  }
-  return batch;
-}
+using ::lossd::testing::Batch;
+using ::lossd::testing::MakeRandomBatch;
 
 template <typename T>
 struct Result {
@@ -107,7 +62,9 @@ void CheckLoss(const LossSpec& spec, int64_t classes) {
                (sizeof(T) == 4 ? " float32" : " float64"));
   // Just over the threshold: several blocks, a partial one at the end.
   const int64_t rows = (kParallelElements + 12345) / classes;
-  const Batch<T> batch = MakeBatch<T>(spec, rows, classes);
+  const Batch<T> batch = MakeRandomBatch<T>(
+      spec, rows, classes,
+      {.seed = 11, .input_stddev = 2, .non_finite_logits = false});
   const Result<T> one = Run(spec, batch, 0, rows, 1);
   for (int threads : {3}) {
     const Result<T> many = Run(spec, batch, 0, rows, threads);
