@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cmath>
 #include <limits>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <type_traits>
@@ -115,11 +116,20 @@ constexpr int64_t kBlockElements = int64_t{1} << 18;
 
 // Runs the kernel over the rows of `args`: whole if the batch is small,
 // else in fixed blocks spread over up to `threads` threads (0: one per
-// core), with the same result for any thread count.
+// core), with the same result for any thread count. `interrupt` (may be
+// empty) is asked before the rows and before each block; its first error
+// stops the work and is returned.
 template <typename T>
-internal::KernelTotals RunRows(const internal::LossOps<T>& ops,
-                               const internal::KernelArgs<T>& args,
-                               int64_t elements, int threads) {
+absl::StatusOr<internal::KernelTotals> RunRows(
+    const internal::LossOps<T>& ops, const internal::KernelArgs<T>& args,
+    int64_t elements, int threads,
+    const std::function<absl::Status()>& interrupt) {
+  // No rows, nothing to do; and a kernel may size per-row scratch by the
+  // classes, which no bytes bound when there are no rows ([0, 2^40]).
+  if (args.rows == 0) return internal::KernelTotals{};
+  if (interrupt) {
+    if (absl::Status status = interrupt(); !status.ok()) return status;
+  }
   const int64_t rows_per_block =
       std::max<int64_t>(1, kBlockElements / std::max<int64_t>(1, args.classes));
   const int64_t blocks = (args.rows + rows_per_block - 1) / rows_per_block;
@@ -131,9 +141,19 @@ internal::KernelTotals RunRows(const internal::LossOps<T>& ops,
   threads = static_cast<int>(std::min<int64_t>(threads, blocks));
   std::vector<internal::KernelTotals> totals(blocks);
   std::atomic<int64_t> next_block{0};
+  std::mutex interrupted_mutex;
+  absl::Status interrupted;  // The first error of `interrupt`.
   auto work = [&] {
     for (int64_t b = next_block.fetch_add(1); b < blocks;
          b = next_block.fetch_add(1)) {
+      if (b > 0 && interrupt) {
+        if (absl::Status status = interrupt(); !status.ok()) {
+          next_block.store(blocks);  // No thread starts another block.
+          std::lock_guard<std::mutex> lock(interrupted_mutex);
+          if (interrupted.ok()) interrupted = std::move(status);
+          return;
+        }
+      }
       const int64_t begin = b * rows_per_block;
       const int64_t end = std::min(args.rows, begin + rows_per_block);
       totals[b] = ops.run(internal::RowSlice(args, begin, end));
@@ -143,6 +163,7 @@ internal::KernelTotals RunRows(const internal::LossOps<T>& ops,
   for (int t = 1; t < threads; ++t) helpers.emplace_back(work);
   work();
   for (std::thread& helper : helpers) helper.join();
+  if (!interrupted.ok()) return interrupted;
   internal::KernelTotals sum;
   for (const internal::KernelTotals& block : totals) sum.Add(block);
   return sum;
@@ -188,6 +209,14 @@ absl::StatusOr<ProblemShape> ResolveShape(absl::Span<const int64_t> input_shape,
   }
   shape.classes = input_shape[axis];
   shape.batch_size = rank >= 2 ? input_shape[0] : 1;
+  // Elements are backed by the request's bytes, but with no classes the
+  // examples are not: a shape of [2^40, 0] would have the kernels walk and
+  // the outputs hold 2^40 rows of nothing (found by the hostile-input tests).
+  if (shape.classes == 0 && shape.examples() > 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("input.shape[", axis, "] = 0 leaves no classes for ",
+                     shape.examples(), " examples"));
+  }
   return shape;
 }
 
@@ -532,8 +561,10 @@ absl::StatusOr<LossResult> Compute(const LossRequest<T>& request,
   // With nothing to average over every gradient is 0, not 0 * inf.
   args.grad_scale =
       denominator.value != 0 ? request.grad_scale / denominator.value : 0;
-  const internal::KernelTotals totals =
-      RunRows(ops, args, shape.elements(), request.threads);
+  absl::StatusOr<internal::KernelTotals> run =
+      RunRows(ops, args, shape.elements(), request.threads, request.interrupt);
+  if (!run.ok()) return run.status();
+  const internal::KernelTotals& totals = *run;
 
   if (move_axis) {
     if (!grad_rows.empty()) {

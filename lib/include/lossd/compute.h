@@ -13,6 +13,7 @@
 #define LOSSD_COMPUTE_H_
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <vector>
 
@@ -69,6 +70,14 @@ struct LossRequest {
   // are cut into blocks that do not depend on it, and the blocks' sums are
   // added in block order.
   int threads = 1;
+  // Asked, if set, whether to stop: once before the rows are computed and,
+  // for a batch of kParallelElements elements or more, before each block of
+  // rows (about 256K elements), from whichever thread computes it.
+  // When it returns an error (absl::CancelledError, DeadlineExceededError),
+  // Compute stops within a block and returns that error; the outputs then
+  // hold no answer and must not be used. It must be thread-safe and cheap:
+  // a clock read or an atomic load, not a system call.
+  std::function<absl::Status()> interrupt;
 };
 
 // The smallest batch (input elements) that LossRequest::threads may split.
