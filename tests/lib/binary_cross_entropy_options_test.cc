@@ -18,12 +18,7 @@ using ::testing::Pointwise;
 
 LossRequest<double> Request(const Tensor<double>& x, const Tensor<double>& y,
                             Reduction reduction) {
-  LossRequest<double> request;
-  request.loss = FindLoss("binary_cross_entropy");
-  request.input = x.view();
-  request.dense_target = y.view();
-  request.reduction = reduction;
-  return request;
+  return DenseTargetRequest("binary_cross_entropy", x, y, reduction);
 }
 
 TEST(BinaryCrossEntropyOptions, KerasSmoothingWithPosWeightMatchesPyTorch) {

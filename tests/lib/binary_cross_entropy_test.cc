@@ -15,13 +15,8 @@ using ::testing::Pointwise;
 LossRequest<double> Request(const Tensor<double>& input,
                             const Tensor<double>& target, Reduction reduction,
                             InputKind kind = InputKind::kLogits) {
-  LossRequest<double> request;
-  request.loss = FindLoss("binary_cross_entropy");
-  request.input = input.view();
-  request.dense_target = target.view();
-  request.reduction = reduction;
-  request.input_kind = kind;
-  return request;
+  return DenseTargetRequest("binary_cross_entropy", input, target, reduction,
+                            kind);
 }
 
 TEST(BinaryCrossEntropy, PyTorchDocumentationExample) {

@@ -15,12 +15,7 @@ using ::testing::Pointwise;
 
 LossRequest<double> Request(const Tensor<double>& x, const Tensor<double>& y,
                             Reduction reduction) {
-  LossRequest<double> request;
-  request.loss = FindLoss("focal");
-  request.input = x.view();
-  request.dense_target = y.view();
-  request.reduction = reduction;
-  return request;
+  return DenseTargetRequest("focal", x, y, reduction);
 }
 
 TEST(Focal, MatchesTorchvision) {

@@ -16,13 +16,8 @@ using ::testing::Pointwise;
 
 LossRequest<double> Request(const Tensor<double>& x, const Tensor<double>& t,
                             Reduction reduction) {
-  LossRequest<double> request;
-  request.loss = FindLoss("kl_div");
-  request.input = x.view();
-  request.dense_target = t.view();
-  request.reduction = reduction;
-  request.input_kind = InputKind::kLogProbabilities;
-  return request;
+  return DenseTargetRequest("kl_div", x, t, reduction,
+                            InputKind::kLogProbabilities);
 }
 
 TEST(KlDiv, BatchMeanMatchesPyTorch) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "gtest/gtest.h"
 #include "lossd/compute.h"
 #include "lossd/registry.h"
@@ -38,6 +39,20 @@ Tensor<T> Matrix(std::initializer_list<std::initializer_list<T>> rows) {
 template <typename T>
 Tensor<T> Vector(std::initializer_list<T> values) {
   return {std::vector<T>(values), {static_cast<int64_t>(values.size())}};
+}
+
+// A request for `loss` on `input` with a dense target of its shape.
+inline LossRequest<double> DenseTargetRequest(
+    absl::string_view loss, const Tensor<double>& input,
+    const Tensor<double>& target, Reduction reduction,
+    InputKind kind = InputKind::kLogits) {
+  LossRequest<double> request;
+  request.loss = FindLoss(loss);
+  request.input = input.view();
+  request.dense_target = target.view();
+  request.reduction = reduction;
+  request.input_kind = kind;
+  return request;
 }
 
 // Everything Compute returns, with owned outputs.

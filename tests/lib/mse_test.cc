@@ -9,13 +9,8 @@ namespace {
 
 LossRequest<double> Request(const Tensor<double>& input,
                             const Tensor<double>& target, Reduction reduction) {
-  LossRequest<double> request;
-  request.loss = FindLoss("mse");
-  request.input = input.view();
-  request.dense_target = target.view();
-  request.reduction = reduction;
-  request.input_kind = InputKind::kProbabilities;
-  return request;
+  return DenseTargetRequest("mse", input, target, reduction,
+                            InputKind::kProbabilities);
 }
 
 TEST(MeanSquaredError, PerRowSumAveragedOverRows) {

@@ -18,12 +18,7 @@ using ::testing::Pointwise;
 
 LossRequest<double> Request(absl::string_view loss, const Tensor<double>& x,
                             const Tensor<double>& y, Reduction reduction) {
-  LossRequest<double> request;
-  request.loss = FindLoss(loss);
-  request.input = x.view();
-  request.dense_target = y.view();
-  request.reduction = reduction;
-  return request;
+  return DenseTargetRequest(loss, x, y, reduction);
 }
 
 class Regression : public ::testing::Test {
