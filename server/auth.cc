@@ -54,7 +54,7 @@ absl::StatusOr<TokenAuthenticator> TokenAuthenticator::FromFile(
 }
 
 grpc::Status TokenAuthenticator::Check(
-    const grpc::ServerContext& context) const {
+    const grpc::ServerContextBase& context) const {
   if (tokens_.empty()) return grpc::Status::OK;
   const auto& metadata = context.client_metadata();
   auto it = metadata.find("authorization");

@@ -32,7 +32,8 @@ class TokenAuthenticator {
 
   // OK, or UNAUTHENTICATED when no bearer token was sent, or
   // PERMISSION_DENIED when it is not one of the accepted tokens.
-  grpc::Status Check(const grpc::ServerContext& context) const;
+  // Any API's context (sync or callback).
+  grpc::Status Check(const grpc::ServerContextBase& context) const;
 
  private:
   std::vector<std::string> tokens_;

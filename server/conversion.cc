@@ -254,10 +254,11 @@ std::atomic<int> compute_threads{1};
 template <typename T>
 absl::Status ComputeTyped(const v1::ComputeRequest& request,
                           v1::ComputeRequest* movable, const LossSpec& spec,
-                          v1::DType input_dtype,
-                          v1::ComputeResponse* response) {
+                          v1::DType input_dtype, v1::ComputeResponse* response,
+                          std::function<absl::Status()> interrupt) {
   LossRequest<T> lib;
   lib.loss = &spec;
+  lib.interrupt = std::move(interrupt);
   lib.threads = compute_threads.load(std::memory_order_relaxed);
   lib.reduction = FromProto(request.reduction());
   lib.input_kind = request.input_kind() == v1::INPUT_KIND_UNSPECIFIED
@@ -455,7 +456,8 @@ namespace {
 // ComputeFromProto and ComputeFromProtoInPlace.
 absl::Status ComputeFromProtoImpl(const v1::ComputeRequest& request,
                                   v1::ComputeRequest* movable,
-                                  v1::ComputeResponse* response) {
+                                  v1::ComputeResponse* response,
+                                  std::function<absl::Status()> interrupt) {
   if (request.loss().empty()) {
     return absl::InvalidArgumentError("loss is empty; see ListLosses");
   }
@@ -481,6 +483,10 @@ absl::Status ComputeFromProtoImpl(const v1::ComputeRequest& request,
     return absl::InvalidArgumentError(absl::StrCat(
         "input_kind ", request.input_kind(), " is not an InputKind"));
   }
+  if (!v1::DType_IsValid(request.grad_dtype())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("grad_dtype ", request.grad_dtype(), " is not a DType"));
+  }
   v1::DType input_dtype;
   if (absl::Status s = ResolveDType(request.input(), "input", &input_dtype);
       !s.ok()) {
@@ -492,8 +498,10 @@ absl::Status ComputeFromProtoImpl(const v1::ComputeRequest& request,
   }
   absl::Status status =
       input_dtype == v1::DTYPE_FLOAT64
-          ? ComputeTyped<double>(request, movable, *spec, input_dtype, response)
-          : ComputeTyped<float>(request, movable, *spec, input_dtype, response);
+          ? ComputeTyped<double>(request, movable, *spec, input_dtype, response,
+                                 std::move(interrupt))
+          : ComputeTyped<float>(request, movable, *spec, input_dtype, response,
+                                std::move(interrupt));
   if (!status.ok()) response->Clear();
   return status;
 }
@@ -502,12 +510,14 @@ absl::Status ComputeFromProtoImpl(const v1::ComputeRequest& request,
 
 absl::Status ComputeFromProto(const v1::ComputeRequest& request,
                               v1::ComputeResponse* response) {
-  return ComputeFromProtoImpl(request, nullptr, response);
+  return ComputeFromProtoImpl(request, nullptr, response, {});
 }
 
 absl::Status ComputeFromProtoInPlace(v1::ComputeRequest* request,
-                                     v1::ComputeResponse* response) {
-  return ComputeFromProtoImpl(*request, request, response);
+                                     v1::ComputeResponse* response,
+                                     std::function<absl::Status()> interrupt) {
+  return ComputeFromProtoImpl(*request, request, response,
+                              std::move(interrupt));
 }
 
 void DescribeLosses(v1::ListLossesResponse* response) {

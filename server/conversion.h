@@ -5,6 +5,8 @@
 #ifndef LOSSD_SERVER_CONVERSION_H_
 #define LOSSD_SERVER_CONVERSION_H_
 
+#include <functional>
+
 #include "absl/status/status.h"
 #include "lossd/v1/loss_service.pb.h"
 
@@ -21,8 +23,11 @@ absl::Status ComputeFromProto(const v1::ComputeRequest& request,
 // float64 input into the response, as its gradient computed over them (no
 // gradient buffer of its own, one payload less in memory). Afterwards
 // `request`'s input data may be empty: for a caller that is done with it.
-absl::Status ComputeFromProtoInPlace(v1::ComputeRequest* request,
-                                     v1::ComputeResponse* response);
+// `interrupt`, if set, is the library's LossRequest::interrupt: its error
+// stops a large computation and is returned.
+absl::Status ComputeFromProtoInPlace(
+    v1::ComputeRequest* request, v1::ComputeResponse* response,
+    std::function<absl::Status()> interrupt = {});
 
 // How many threads one request's computation may use (the library's
 // LossRequest::threads: only large batches are split, and the answer does

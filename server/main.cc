@@ -4,9 +4,11 @@
 // Health service names: "liveness" stays SERVING until the server stops;
 // "readiness" (and the overall "") turn NOT_SERVING as draining starts.
 // Prometheus metrics are served on --metrics_address at /metrics.
-// SIGTERM or SIGINT: health turns NOT_SERVING, new calls are refused,
+// SIGTERM or SIGINT: health turns NOT_SERVING, new calls are refused with
+// UNAVAILABLE (for --drain_delay_seconds, then gRPC stops listening),
 // in-flight calls get --grace_period_seconds to finish, then exit 0.
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
@@ -19,7 +21,10 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "admission.h"
+#include "compute_pool.h"
 #include "conversion.h"
 #include "environment_flags.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
@@ -33,9 +38,15 @@ ABSL_FLAG(std::string, address, "0.0.0.0:50051",
           "Address to listen on (host:port); port 0 picks a free port.");
 ABSL_FLAG(std::string, port_file, "",
           "If set, the bound port is written to this file once serving.");
+ABSL_FLAG(int64_t, max_concurrent_requests, 0,
+          "Requests served at once (Compute calls and ComputeStream "
+          "messages being computed); past it RESOURCE_EXHAUSTED at once, "
+          "nothing queues. 0 means --threads if set, else 16 per core, at "
+          "least 64. This is the one concurrency limit: gRPC's threads are "
+          "sized from it.");
 ABSL_FLAG(int, threads, 0,
-          "Requests served at once: at least this many are, more may be "
-          "refused with RESOURCE_EXHAUSTED. 0 means 16 per core, at least 64.");
+          "The former name of --max_concurrent_requests, used when that is "
+          "0; kept so that existing LOSSD_THREADS settings still apply.");
 ABSL_FLAG(int, compute_threads, 1,
           "Threads one request's computation may use; only batches of a "
           "million elements or more are split, and the answer does not "
@@ -44,9 +55,30 @@ ABSL_FLAG(int, compute_threads, 1,
           "are busy with other requests.");
 ABSL_FLAG(int64_t, max_request_bytes, 64 << 20,
           "Largest request message accepted; larger ones get "
-          "RESOURCE_EXHAUSTED.");
+          "RESOURCE_EXHAUSTED. The limits below that are 0 scale with it.");
+ABSL_FLAG(int64_t, max_elements, 0,
+          "Most input elements in one request; past it RESOURCE_EXHAUSTED. "
+          "0 means --max_request_bytes / 2 (a request of 16-bit values at "
+          "the size limit).");
+ABSL_FLAG(int64_t, max_response_bytes, 0,
+          "Largest response: the outputs a request asks for (gradient, "
+          "per-example losses) in its grad_dtype, known before computing; "
+          "larger ones are refused up front with RESOURCE_EXHAUSTED. 0 means "
+          "2 x --max_request_bytes (a float64 gradient of a float32 input at "
+          "the size limit).");
+ABSL_FLAG(int64_t, max_in_flight_bytes, 0,
+          "Most bytes held by the requests being served: each counts its "
+          "request and its response; past it RESOURCE_EXHAUSTED at once. "
+          "Bounds the server's memory with --max_concurrent_requests. 0 "
+          "means 16 x --max_request_bytes (1 GiB at the default).");
 ABSL_FLAG(double, grace_period_seconds, 10,
           "On SIGTERM, how long in-flight calls may run before cancellation.");
+ABSL_FLAG(double, drain_delay_seconds, 1,
+          "On SIGTERM, how long lossd keeps listening while it refuses new "
+          "calls with UNAVAILABLE (which clients retry on another replica) "
+          "before it stops listening; part of --grace_period_seconds. Calls "
+          "that reach gRPC in the instant it stops are cancelled by gRPC, "
+          "not refused: the delay lets callers move away first.");
 ABSL_FLAG(std::string, log_level, "info",
           "Log level: debug, info, warn, error or off.");
 ABSL_FLAG(std::string, log_format, "text", "Log format: text or json.");
@@ -74,6 +106,36 @@ using lossd::server::LogLevel;
 // Health service names for Kubernetes-style probes (docs/OPERATIONS.md).
 constexpr char kLivenessService[] = "liveness";
 constexpr char kReadinessService[] = "readiness";
+
+// The admission limits from the flags, with the defaults their help states.
+absl::StatusOr<lossd::server::Limits> LimitsFromFlags() {
+  lossd::server::Limits limits;
+  limits.max_request_bytes = absl::GetFlag(FLAGS_max_request_bytes);
+  if (limits.max_request_bytes <= 0) {
+    return absl::InvalidArgumentError("--max_request_bytes must be positive");
+  }
+  limits.max_elements = absl::GetFlag(FLAGS_max_elements);
+  if (limits.max_elements <= 0) {
+    limits.max_elements = limits.max_request_bytes / 2;
+  }
+  limits.max_response_bytes = absl::GetFlag(FLAGS_max_response_bytes);
+  if (limits.max_response_bytes <= 0) {
+    limits.max_response_bytes = 2 * limits.max_request_bytes;
+  }
+  limits.max_in_flight_bytes = absl::GetFlag(FLAGS_max_in_flight_bytes);
+  if (limits.max_in_flight_bytes <= 0) {
+    limits.max_in_flight_bytes = 16 * limits.max_request_bytes;
+  }
+  limits.max_concurrent_requests = absl::GetFlag(FLAGS_max_concurrent_requests);
+  if (limits.max_concurrent_requests <= 0) {
+    limits.max_concurrent_requests = absl::GetFlag(FLAGS_threads);
+  }
+  if (limits.max_concurrent_requests <= 0) {
+    limits.max_concurrent_requests = std::max(
+        64, 16 * static_cast<int>(std::thread::hardware_concurrency()));
+  }
+  return limits;
+}
 
 int Run() {
   const std::string log_format = absl::GetFlag(FLAGS_log_format);
@@ -124,9 +186,20 @@ int Run() {
              {{"error", credentials.status().ToString()}});
     return 2;
   }
-  lossd::server::LossServiceImpl service(std::move(authenticator));
-  grpc::ServerBuilder builder;
+  absl::StatusOr<lossd::server::Limits> limits = LimitsFromFlags();
+  if (!limits.ok()) {
+    std::fprintf(stderr, "%s\n",
+                 std::string(limits.status().message()).c_str());
+    return 2;
+  }
+  lossd::server::Admission admission(*limits);
+  // Large requests are computed here, off gRPC's threads; admission bounds
+  // its queue.
+  lossd::server::ComputePool pool(/*threads=*/0);
   lossd::server::Metrics metrics;  // Outlives the server, which records here.
+  lossd::server::LossServiceImpl service(std::move(authenticator), &admission,
+                                         &pool, &metrics);
+  grpc::ServerBuilder builder;
   {
     std::vector<
         std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
@@ -137,31 +210,27 @@ int Run() {
   int port = 0;
   builder.AddListeningPort(absl::GetFlag(FLAGS_address), *credentials, &port);
   builder.RegisterService(&service);
-  const int64_t max_request_bytes = absl::GetFlag(FLAGS_max_request_bytes);
-  builder.SetMaxReceiveMessageSize(
-      static_cast<int>(std::min<int64_t>(max_request_bytes, INT32_MAX)));
-  builder.SetMaxSendMessageSize(-1);
-  int threads = absl::GetFlag(FLAGS_threads);
-  if (threads <= 0) {
-    threads = std::max(
-        64, 16 * static_cast<int>(std::thread::hardware_concurrency()));
-  }
-  // The sync server's threads are its pollers plus one per request being
-  // served, and the quota caps both. A thread that has just answered holds
-  // its share until it is reaped, so a client that sends its next request at
-  // once would find the quota full at exactly `threads` calls in flight:
-  // reserve room for the pollers and a quarter more for that overlap.
-  // Sixteen pollers rather than gRPC's default two: with two, threads that
-  // finish a call exit and new ones start (stack unmapping, TLB shootdowns)
-  // at every call under load; small requests at 32 in flight cost about a
-  // quarter less server CPU this way (docs/PERFORMANCE.md).
-  constexpr int kMaxPollers = 16;
+  builder.SetMaxReceiveMessageSize(static_cast<int>(
+      std::min<int64_t>(limits->max_request_bytes, INT32_MAX)));
+  // Responses are checked against max_response_bytes before computing; this
+  // is gRPC's own backstop for the same limit.
+  builder.SetMaxSendMessageSize(static_cast<int>(
+      std::min<int64_t>(limits->max_response_bytes + (1 << 20), INT32_MAX)));
+  // Compute runs on the callback API, outside the thread quota; the sync
+  // methods (ComputeStream, ListLosses, health, reflection) hold a thread
+  // each while served. The quota keeps them within the concurrency limit
+  // with room for the pollers and for threads that have answered and not
+  // yet been reaped, so that the admission limit, with its clear message,
+  // is the one callers meet.
+  constexpr int kMaxPollers = 2;
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::NUM_CQS,
                               1);
   builder.SetSyncServerOption(
       grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, kMaxPollers);
+  const int concurrency = static_cast<int>(
+      std::min<int64_t>(limits->max_concurrent_requests, 1 << 20));
   grpc::ResourceQuota quota("lossd");
-  quota.SetMaxThreads(threads + threads / 4 + kMaxPollers + 1);
+  quota.SetMaxThreads(concurrency + concurrency / 4 + kMaxPollers + 1);
   builder.SetResourceQuota(quota);
 
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
@@ -199,21 +268,30 @@ int Run() {
   }
   LogEvent("serving", {{"address", absl::GetFlag(FLAGS_address)},
                        {"port", std::to_string(port)},
-                       {"threads", std::to_string(threads)}});
+                       {"max_concurrent_requests",
+                        std::to_string(limits->max_concurrent_requests)}});
 
   std::thread stopper([&] {
     int signal_number = 0;
     sigwait(&stop_signals, &signal_number);
     LogEvent("draining", {{"signal", strsignal(signal_number)}});
+    const absl::Time deadline =
+        absl::Now() + absl::Seconds(absl::GetFlag(FLAGS_grace_period_seconds));
     // Not ready, still live: probes must not restart a draining server.
+    service.StartDraining();
     health->SetServingStatus("", false);
     health->SetServingStatus(kReadinessService, false);
     health->SetServingStatus(service_name, false);
-    const absl::Duration grace =
-        absl::Seconds(absl::GetFlag(FLAGS_grace_period_seconds));
-    server->Shutdown(
-        std::chrono::system_clock::now() + absl::ToChronoSeconds(grace) +
-        std::chrono::milliseconds(absl::ToInt64Milliseconds(grace) % 1000));
+    absl::SleepFor(
+        std::min(absl::Seconds(absl::GetFlag(FLAGS_drain_delay_seconds)),
+                 deadline - absl::Now()));
+    // gRPC's graceful shutdown would also wait, up to the deadline, for
+    // clients to close their idle connections; lossd waits for its own
+    // calls only, then closes the connections itself.
+    while (service.calls_in_flight() > 0 && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    server->Shutdown(std::chrono::system_clock::now());
   });
   server->Wait();
   stopper.join();

@@ -221,6 +221,13 @@ struct Metrics::State {
           .Name("lossd_request_size_bytes")
           .Help("Serialized size of LossService request messages.")
           .Register(*registry);
+  prometheus::Family<prometheus::Counter>& refused =
+      prometheus::BuildCounter()
+          .Name("lossd_refused_requests_total")
+          .Help(
+              "Compute requests refused with RESOURCE_EXHAUSTED by an "
+              "admission limit, by the limit's flag name.")
+          .Register(*registry);
   prometheus::Family<prometheus::Gauge>& build_info =
       prometheus::BuildGauge()
           .Name("lossd_build_info")
@@ -458,6 +465,10 @@ absl::StatusOr<int> Metrics::Serve(const std::string& address) {
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
 Metrics::InterceptorFactory() {
   return std::make_unique<MetricsInterceptorFactory>(*state_);
+}
+
+void Metrics::CountRefusal(absl::string_view limit) {
+  state_->refused.Add({{"limit", std::string(limit)}}).Increment();
 }
 
 std::string Metrics::Text() const {

@@ -12,6 +12,7 @@
 //   lossd_loss_requests_total{loss}                          (ComputeRequests)
 //   lossd_request_bytes_total / lossd_response_bytes_total{grpc_method}
 //   lossd_request_size_bytes{grpc_method}                   (histogram)
+//   lossd_refused_requests_total{limit}   (refused by admission limits)
 //   lossd_build_info{version}                                (always 1)
 // docs/OPERATIONS.md lists them with their meaning.
 
@@ -22,6 +23,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "grpcpp/support/server_interceptor.h"
 
 namespace lossd::server {
@@ -43,6 +45,10 @@ class Metrics {
   // gRPC server.
   std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
   InterceptorFactory();
+
+  // Counts a request refused by admission for `limit` (the flag's name,
+  // e.g. "max_concurrent_requests"). Thread-safe.
+  void CountRefusal(absl::string_view limit);
 
   // The metrics in Prometheus's text exposition format (what /metrics
   // returns); for tests and debugging.
