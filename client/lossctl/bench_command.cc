@@ -75,8 +75,11 @@ ABSL_FLAG(std::string, request, "",
           "bench: send these ComputeRequest files (from compute "
           "--save_request; comma list, used in turn) instead of generating.");
 ABSL_FLAG(bool, verify, false,
-          "bench: check every answer's loss against the library's, computed "
-          "here once per distinct request; mismatches count as VERIFY_FAILED.");
+          "bench: check every answer's loss and reduction statistics against "
+          "the library's, computed here once per distinct request; "
+          "mismatches count as VERIFY_FAILED. A request the library refuses "
+          "must be refused with the same code: such calls count as refused "
+          "as expected (not failed), any other outcome as failed.");
 ABSL_FLAG(double, verify_tolerance, 1e-6,
           "bench: relative tolerance of --verify.");
 ABSL_FLAG(std::string, json, "",
@@ -307,10 +310,13 @@ int RunBench(const std::vector<std::string>& arguments) {
   absl::StatusOr<std::string> authorization = AuthorizationFromFlags();
   if (!authorization.ok())
     return ReportUsageError("bench", authorization.status());
+  // A load test reports failures rather than hiding them, unless asked.
+  absl::StatusOr<int> retries = RetriesOr(/*fallback=*/0);
+  if (!retries.ok()) return ReportUsageError("bench", retries.status());
   std::vector<std::shared_ptr<grpc::Channel>> channels;
   for (int i = 0; i < connections; ++i) {
     absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
-        MakeChannel(*channel_target, i);
+        MakeChannel(*channel_target, i, *retries);
     if (!channel.ok()) return ReportUsageError("bench", channel.status());
     channels.push_back(*std::move(channel));
   }
@@ -346,11 +352,12 @@ int RunBench(const std::vector<std::string>& arguments) {
   const bench::LoadEngine engine(channels, &prepared,
                                  verifier ? &*verifier : nullptr, *settings);
   bench::ProgressLine progress(absl::GetFlag(FLAGS_progress));
-  int64_t succeeded = 0;
+  int64_t answered = 0, failed = 0;
   for (const LoadPoint& point : *points) {
     const bench::LoadResult result = engine.Run(point, &progress);
     report.rows.push_back(bench::MakeRow(point, result));
-    succeeded += report.rows.back().succeeded;
+    answered += report.rows.back().succeeded + report.rows.back().refused;
+    failed += report.rows.back().failed;
     if (settings->stability && !result.stable) {
       std::fprintf(
           stderr,
@@ -381,9 +388,15 @@ int RunBench(const std::vector<std::string>& arguments) {
       return ReportUsageError("bench", s);
     }
   }
-  // A run in which nothing succeeded measured nothing but errors: say so in
-  // the exit code too, for scripts.
-  return succeeded > 0 ? kExitOk : kExitRpcFailed;
+  // Any failed call (an error, or with --verify a wrong answer or a wrong
+  // error code) fails the run, so that scripts and CI cannot miss it.
+  if (failed > 0 || answered == 0) {
+    std::fprintf(stderr, "lossctl bench: %lld call(s) failed%s; exit code %d\n",
+                 static_cast<long long>(failed),
+                 answered == 0 ? " and none was answered" : "", kExitRpcFailed);
+    return kExitRpcFailed;
+  }
+  return kExitOk;
 }
 
 }  // namespace lossctl

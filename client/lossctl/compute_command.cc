@@ -102,7 +102,7 @@ int RunCompute(const std::vector<std::string>& arguments) {
   if (absl::GetFlag(FLAGS_dry_run)) return kExitOk;
 
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
-      MakeChannel(TargetFlag());
+      MakeChannelFromFlags(/*default_retries=*/2);
   if (!channel.ok()) return ReportUsageError("compute", channel.status());
   absl::StatusOr<std::string> authorization = AuthorizationFromFlags();
   if (!authorization.ok()) {

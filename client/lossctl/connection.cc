@@ -15,12 +15,20 @@
 #include "file_io.h"
 
 ABSL_FLAG(std::string, target, "localhost:50051",
-          "lossd address host:port. bench takes a comma list and balances "
-          "round-robin over it.");
+          "lossd address host:port. compute, list and bench take a comma "
+          "list and balance round-robin over it.");
 ABSL_FLAG(absl::Duration, timeout, absl::ZeroDuration(),
           "Deadline of each call, e.g. 500ms or 10s. 0 means the command's "
           "default: health 1s, list and compute 30s, bench 10s.");
 
+ABSL_FLAG(int, retries, -1,
+          "Retries of a Compute (or ListLosses) call that failed with "
+          "UNAVAILABLE (server gone, connection reset, draining), through "
+          "gRPC's retry policy: exponential backoff from 50ms to 1s, on the "
+          "next backend round_robin picks, within the call's --timeout. 0 "
+          "disables, at most 4 (gRPC's cap). -1: the command's default, 2 "
+          "for compute and list, 0 for bench (a load test counts failures "
+          "rather than hiding them).");
 ABSL_FLAG(bool, tls, false,
           "Connect with TLS, trusting the system's roots (or --tls_ca_file).");
 ABSL_FLAG(std::string, tls_ca_file, "",
@@ -188,8 +196,28 @@ absl::StatusOr<std::string> ChannelTarget(
                       absl::StrJoin(addresses, ","));
 }
 
+std::string RetryServiceConfig(int retries) {
+  // Compute and ListLosses are idempotent: a retry can never apply an
+  // effect twice. ComputeStream is left alone (a stream that broke after
+  // answering some requests cannot be replayed by gRPC), and so is Health:
+  // a probe must see the server as it is.
+  return absl::StrCat(
+      R"({"methodConfig": [{"name": [)",
+      R"({"service": "lossd.v1.LossService", "method": "Compute"}, )",
+      R"({"service": "lossd.v1.LossService", "method": "ListLosses"}], )",
+      R"("retryPolicy": {"maxAttempts": )", retries + 1,
+      R"(, "initialBackoff": "0.05s", "maxBackoff": "1s", )",
+      R"("backoffMultiplier": 2, )",
+      R"("retryableStatusCodes": ["UNAVAILABLE"]}}]})");
+}
+
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(
-    const std::string& channel_target, int connection_index) {
+    const std::string& channel_target, int connection_index, int retries) {
+  if (retries < 0 || retries > kMaxRetries) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--retries must be in [0, ", kMaxRetries,
+                     "] (gRPC's cap), not ", retries));
+  }
   absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
       Credentials();
   if (!credentials.ok()) return credentials.status();
@@ -201,6 +229,14 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(
   arguments.SetMaxReceiveMessageSize(-1);
   arguments.SetMaxSendMessageSize(-1);
   arguments.SetLoadBalancingPolicyName("round_robin");
+  if (retries > 0) {
+    arguments.SetServiceConfigJSON(RetryServiceConfig(retries));
+    // gRPC keeps a call's request for a retry only up to this many bytes
+    // (256 KiB by default) and past it gives up retrying; lossd requests
+    // are often larger. The buffer holds references to the request's
+    // slices, not a copy.
+    arguments.SetInt(GRPC_ARG_PER_RPC_RETRY_BUFFER_SIZE, 1 << 30);
+  }
   if (connection_index >= 0) {
     // A private subchannel pool (and a distinct argument set) keeps gRPC
     // from sharing one TCP connection between channels.
@@ -245,5 +281,26 @@ absl::Duration TimeoutOr(absl::Duration fallback) {
 }
 
 std::string TargetFlag() { return absl::GetFlag(FLAGS_target); }
+
+absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannelFromFlags(
+    int default_retries) {
+  absl::StatusOr<std::vector<std::string>> targets = SplitTargets(TargetFlag());
+  if (!targets.ok()) return targets.status();
+  absl::StatusOr<std::string> channel_target = ChannelTarget(*targets);
+  if (!channel_target.ok()) return channel_target.status();
+  absl::StatusOr<int> retries = RetriesOr(default_retries);
+  if (!retries.ok()) return retries.status();
+  return MakeChannel(*channel_target, -1, *retries);
+}
+
+absl::StatusOr<int> RetriesOr(int fallback) {
+  const int retries = absl::GetFlag(FLAGS_retries);
+  if (retries < -1 || retries > kMaxRetries) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--retries must be in [0, ", kMaxRetries,
+        "] (gRPC's cap) or -1 for the command's default, not ", retries));
+  }
+  return retries == -1 ? fallback : retries;
+}
 
 }  // namespace lossctl

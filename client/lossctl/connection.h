@@ -27,12 +27,31 @@ absl::StatusOr<std::string> ChannelTarget(
     const std::vector<std::string>& targets);
 
 // A channel with the credentials the TLS flags ask for (plaintext without
-// them), no message size limits and the round_robin load balancing policy.
-// Channels made with distinct `connection_index` values (>= 0) never share
-// a TCP connection; with -1 gRPC may share one. Errors: unreadable PEM
-// files, a client certificate without its key.
+// them), no message size limits, the round_robin load balancing policy and,
+// when `retries` > 0, a service config that retries Compute and ListLosses
+// (both idempotent) up to `retries` times on UNAVAILABLE, on whichever
+// backend round_robin picks next. Channels made with distinct
+// `connection_index` values (>= 0) never share a TCP connection; with -1
+// gRPC may share one. Errors: unreadable PEM files, a client certificate
+// without its key, `retries` outside [0, kMaxRetries].
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(
-    const std::string& channel_target, int connection_index = -1);
+    const std::string& channel_target, int connection_index = -1,
+    int retries = 0);
+
+// gRPC caps a retry policy's maxAttempts at 5: one call and four retries.
+inline constexpr int kMaxRetries = 4;
+
+// The service config JSON for `retries` (> 0) retries on UNAVAILABLE.
+std::string RetryServiceConfig(int retries);
+
+// A channel to --target (one target, or a comma list balanced round-robin)
+// with --retries, or `default_retries` when the flag is -1.
+absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannelFromFlags(
+    int default_retries);
+
+// The --retries flag, or `fallback` when it is -1 (the command's default).
+// Errors: values outside [-1, kMaxRetries].
+absl::StatusOr<int> RetriesOr(int fallback);
 
 // The `authorization` metadata value for --token / --token_file
 // ("Bearer <token>"), or empty when neither is set.

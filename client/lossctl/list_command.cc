@@ -86,7 +86,7 @@ int RunList(const std::vector<std::string>& arguments) {
   absl::StatusOr<OutputFormat> format = OutputFormatFlag();
   if (!format.ok()) return ReportUsageError("list", format.status());
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
-      MakeChannel(TargetFlag());
+      MakeChannelFromFlags(/*default_retries=*/2);
   if (!channel.ok()) return ReportUsageError("list", channel.status());
   absl::StatusOr<std::string> authorization = AuthorizationFromFlags();
   if (!authorization.ok()) {

@@ -36,7 +36,8 @@ class UnaryLane final : public CallLane {
                     &requests_->buffers[ticket.request_index], &call->response,
                     [this, call](grpc::Status status) {
                       handler_(call->ticket, status,
-                               status.ok() ? &call->response : nullptr);
+                               status.ok() ? &call->response : nullptr,
+                               call->context);
                       delete call;
                     });
   }
@@ -155,7 +156,9 @@ class StreamCall final
         --next_write_;
       }
     }
-    if (!unexpected) (*handler_)(ticket, grpc::Status::OK, &response_);
+    if (!unexpected) {
+      (*handler_)(ticket, grpc::Status::OK, &response_, context_);
+    }
     response_.Clear();
     StartRead(&response_);
   }
@@ -172,7 +175,7 @@ class StreamCall final
                                    "the stream ended before this answer")
                     : status;
     for (const Ticket& ticket : unanswered) {
-      (*handler_)(ticket, failure, nullptr);
+      (*handler_)(ticket, failure, nullptr, context_);
     }
     absl::MutexLock lock(&mu_);
     done_ = true;

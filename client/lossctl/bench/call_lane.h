@@ -36,10 +36,11 @@ struct Ticket {
 };
 
 // Called once per submitted ticket, on a gRPC thread, with the answer's
-// bytes on success (valid only during the call) or nullptr on failure.
-using CompletionHandler =
-    std::function<void(const Ticket& ticket, const grpc::Status& status,
-                       const grpc::ByteBuffer* response)>;
+// bytes on success (valid only during the call) or nullptr on failure, and
+// the call's context (for the peer that answered).
+using CompletionHandler = std::function<void(
+    const Ticket& ticket, const grpc::Status& status,
+    const grpc::ByteBuffer* response, const grpc::ClientContext& context)>;
 
 class CallLane {
  public:

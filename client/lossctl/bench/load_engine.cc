@@ -35,8 +35,9 @@ class LoadRun {
     }
     CompletionHandler handler = [this](const Ticket& ticket,
                                        const grpc::Status& status,
-                                       const grpc::ByteBuffer* response) {
-      OnComplete(ticket, status, response);
+                                       const grpc::ByteBuffer* response,
+                                       const grpc::ClientContext& context) {
+      OnComplete(ticket, status, response, context);
     };
     // Unary calls share one lane per connection; each stream is a lane.
     const int lane_count =
@@ -204,18 +205,25 @@ class LoadRun {
   }
 
   void OnComplete(const Ticket& ticket, const grpc::Status& status,
-                  const grpc::ByteBuffer* response) {
+                  const grpc::ByteBuffer* response,
+                  const grpc::ClientContext& context) {
     const int64_t now = clock_.NowNanos();
     if (ticket.measured) {
-      std::string error;
+      Recorder::Outcome outcome;
+      const Verifier::Verdict verdict =
+          verifier_ == nullptr
+              ? Verifier::Verdict::kCorrect
+              : verifier_->Judge(ticket.request_index, status, response);
       if (!status.ok()) {
-        error = StatusCodeName(status.error_code());
-      } else if (verifier_ != nullptr &&
-                 !verifier_->Check(ticket.request_index, *response)) {
-        error = "VERIFY_FAILED";
+        outcome.error = StatusCodeName(status.error_code());
+        outcome.expected = verdict == Verifier::Verdict::kExpectedError;
+      } else if (verdict != Verifier::Verdict::kCorrect) {
+        outcome.error = "VERIFY_FAILED";
       }
+      // The peer of a failed call may be one that never answered.
+      if (status.ok() || outcome.expected) outcome.peer = context.peer();
       recorder_.OnDone(
-          error, now - ticket.intended_nanos,
+          outcome, now - ticket.intended_nanos,
           requests_->sizes[ticket.request_index],
           response != nullptr ? static_cast<int64_t>(response->Length()) : 0,
           now);

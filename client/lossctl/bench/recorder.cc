@@ -9,6 +9,13 @@ void WindowFigures::Merge(const WindowFigures& other) {
   succeeded += other.succeeded;
   failed += other.failed;
   for (const auto& [code, count] : other.errors) errors[code] += count;
+  refused += other.refused;
+  for (const auto& [code, count] : other.refused_by_code) {
+    refused_by_code[code] += count;
+  }
+  for (const auto& [peer, count] : other.answered_by) {
+    answered_by[peer] += count;
+  }
   late += other.late;
   request_bytes += other.request_bytes;
   response_bytes += other.response_bytes;
@@ -36,14 +43,20 @@ void Recorder::OnSent(bool late) {
   totals_.late += late;
 }
 
-void Recorder::Add(WindowFigures& figures, const std::string& error,
+void Recorder::Add(WindowFigures& figures, const Outcome& outcome,
                    int64_t latency_nanos, int64_t request_bytes,
                    int64_t response_bytes) {
   figures.request_bytes += request_bytes;
+  if (!outcome.peer.empty()) ++figures.answered_by[outcome.peer];
+  const std::string& error = outcome.error;
   if (error.empty()) {
     ++figures.succeeded;
     figures.response_bytes += response_bytes;
     figures.latency.Record(latency_nanos);
+  } else if (outcome.expected) {
+    ++figures.refused;
+    ++figures.refused_by_code[error];
+    figures.error_latency.Record(latency_nanos);
   } else {
     ++figures.failed;
     ++figures.errors[error];
@@ -51,12 +64,12 @@ void Recorder::Add(WindowFigures& figures, const std::string& error,
   }
 }
 
-void Recorder::OnDone(const std::string& error, int64_t latency_nanos,
+void Recorder::OnDone(const Outcome& outcome, int64_t latency_nanos,
                       int64_t request_bytes, int64_t response_bytes,
                       int64_t now) {
   absl::MutexLock lock(&mu_);
-  Add(window_, error, latency_nanos, request_bytes, response_bytes);
-  Add(totals_, error, latency_nanos, request_bytes, response_bytes);
+  Add(window_, outcome, latency_nanos, request_bytes, response_bytes);
+  Add(totals_, outcome, latency_nanos, request_bytes, response_bytes);
   last_done_nanos_ = std::max(last_done_nanos_, now);
 }
 
@@ -81,6 +94,7 @@ Recorder::Progress Recorder::Peek() const {
   return Progress{.sent = totals_.sent,
                   .succeeded = totals_.succeeded,
                   .failed = totals_.failed,
+                  .refused = totals_.refused,
                   .p50_nanos = window_.latency.Percentile(0.5),
                   .p99_nanos = window_.latency.Percentile(0.99)};
 }

@@ -23,6 +23,14 @@ struct WindowFigures {
   // Failed calls by gRPC status code name ("UNAVAILABLE"), plus
   // "VERIFY_FAILED" for answers that did not match the local reference.
   std::map<std::string, int64_t> errors;
+  // With verification: calls refused with the very code the library
+  // refuses their request with (malformed requests sent on purpose). Not
+  // failures, not successes: sent == succeeded + refused + failed.
+  int64_t refused = 0;
+  std::map<std::string, int64_t> refused_by_code;
+  // Calls answered (succeeded or refused) by each server, by its address
+  // as gRPC names the peer ("ipv4:127.0.0.1:50051").
+  std::map<std::string, int64_t> answered_by;
   // Open loop: sends that left later than their intended time.
   int64_t late = 0;
   int64_t request_bytes = 0;   // Of completed calls.
@@ -45,9 +53,17 @@ class Recorder {
   explicit Recorder(int64_t begin_nanos);
 
   void OnSent(bool late);
-  // One completed call at `now_nanos`: `error` is empty for success, else
-  // the code name.
-  void OnDone(const std::string& error, int64_t latency_nanos,
+  // How a call ended.
+  struct Outcome {
+    // Empty for success, else the code name (or VERIFY_FAILED).
+    std::string error;
+    // `error` was the code verification expected (the call was refused).
+    bool expected = false;
+    // The server that answered; empty when the call failed.
+    std::string peer;
+  };
+  // One completed call at `now_nanos`.
+  void OnDone(const Outcome& outcome, int64_t latency_nanos,
               int64_t request_bytes, int64_t response_bytes, int64_t now_nanos);
 
   // Ends the current window at `now_nanos` and starts the next one there.
@@ -62,13 +78,14 @@ class Recorder {
     int64_t sent = 0;
     int64_t succeeded = 0;
     int64_t failed = 0;
+    int64_t refused = 0;
     int64_t p50_nanos = 0;  // Of the current window.
     int64_t p99_nanos = 0;
   };
   Progress Peek() const;
 
  private:
-  void Add(WindowFigures& figures, const std::string& error,
+  void Add(WindowFigures& figures, const Outcome& outcome,
            int64_t latency_nanos, int64_t request_bytes,
            int64_t response_bytes);
 

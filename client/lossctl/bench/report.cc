@@ -41,6 +41,9 @@ BenchRow MakeRow(const LoadPoint& point, const LoadResult& result) {
   row.succeeded = totals.succeeded;
   row.failed = totals.failed;
   row.errors = totals.errors;
+  row.refused = totals.refused;
+  row.refused_by_code = totals.refused_by_code;
+  row.answered_by = totals.answered_by;
   row.late = totals.late;
   const WindowFigures& figures = result.figures;
   row.seconds = figures.seconds();
@@ -110,6 +113,16 @@ std::string RenderTable(const BenchReport& report) {
       " bytes)\n", "target: ", absl::StrJoin(report.targets, ", "), "\n\n",
       table.Render());
   for (const BenchRow& row : report.rows) {
+    if (row.refused > 0) {
+      absl::StrAppend(&out, "refused as expected at ",
+                      row.rate ? absl::StrCat("rate ", *row.rate)
+                               : absl::StrCat("concurrency ", row.concurrency),
+                      ": ", ErrorsText(row.refused_by_code, ", "), "\n");
+    }
+    if (report.targets.size() > 1) {
+      absl::StrAppend(&out, "answered by: ", ErrorsText(row.answered_by, ", "),
+                      "\n");
+    }
     if (row.errors.empty()) continue;
     absl::StrAppend(
         &out, "errors at ",
@@ -149,6 +162,9 @@ std::string RenderJson(const BenchReport& report) {
     r["succeeded"] = row.succeeded;
     r["failed"] = row.failed;
     r["errors"] = row.errors;
+    r["refused_as_expected"] = row.refused;
+    r["refused_by_code"] = row.refused_by_code;
+    r["answered_by"] = row.answered_by;
     r["late"] = row.late;
     r["late_share"] = row.late_share();
     r["seconds"] = row.seconds;

@@ -25,7 +25,13 @@ struct BenchRow {
   int64_t succeeded = 0;
   int64_t failed = 0;
   std::map<std::string, int64_t> errors;  // By status code name.
-  int64_t late = 0;                       // Open loop only.
+  // --verify: calls refused with the code the library refuses their
+  // request with (sent == succeeded + refused + failed).
+  int64_t refused = 0;
+  std::map<std::string, int64_t> refused_by_code;
+  // Calls answered (succeeded or refused) by each server.
+  std::map<std::string, int64_t> answered_by;
+  int64_t late = 0;  // Open loop only.
 
   // Rates and latencies, from the figures (the stable windows in
   // stability mode).

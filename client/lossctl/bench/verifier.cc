@@ -86,10 +86,24 @@ bool Verifier::Check(int index, const grpc::ByteBuffer& response) const {
          Close(statistics.weight_sum(), expected.weight_sum(), tolerance);
 }
 
+Verifier::Verdict Verifier::Judge(int index, const grpc::Status& status,
+                                  const grpc::ByteBuffer* response) const {
+  const Reference& reference = references_[index];
+  if (status.ok()) {
+    return response != nullptr && Check(index, *response) ? Verdict::kCorrect
+                                                          : Verdict::kWrong;
+  }
+  // absl::StatusCode and grpc::StatusCode share their numbers.
+  return !reference.status.ok() && static_cast<int>(reference.status.code()) ==
+                                       static_cast<int>(status.error_code())
+             ? Verdict::kExpectedError
+             : Verdict::kWrong;
+}
+
 std::string Verifier::Describe(int index) const {
   const Reference& reference = references_[index];
   if (!reference.status.ok()) {
-    return absl::StrCat("the library refuses it: ",
+    return absl::StrCat("the library refuses it (answers must be this error): ",
                         reference.status.ToString());
   }
   return absl::StrCat("reference loss ", reference.loss);

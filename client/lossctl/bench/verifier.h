@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "grpcpp/support/byte_buffer.h"
+#include "grpcpp/support/status.h"
 #include "lossd/v1/loss_service.pb.h"
 
 namespace lossctl::bench {
@@ -28,7 +29,17 @@ class Verifier {
   // Thread-safe.
   bool Check(int index, const grpc::ByteBuffer& response) const;
 
-  // "cross_entropy: loss 6.9 (reference)", or the library's error.
+  // The verdict on one call's outcome: an answer is correct when Check
+  // passes; an error is expected when the library refuses the request
+  // with the same status code (a malformed request must be refused, and
+  // with the right code). Anything else is wrong: a wrong answer, an
+  // answer to a request the library refuses, or an error (any code) for a
+  // request the library answers. Thread-safe.
+  enum class Verdict { kCorrect, kExpectedError, kWrong };
+  Verdict Judge(int index, const grpc::Status& status,
+                const grpc::ByteBuffer* response) const;
+
+  // "reference loss 6.9", or the library's error.
   std::string Describe(int index) const;
 
  private:
