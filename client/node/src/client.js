@@ -4,6 +4,7 @@
 const path = require('node:path');
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
+const split = require('./split');
 const {dtypeName, fromTensor, toTensor} = require('./tensors');
 
 const SERVICE = 'lossd.v1.LossService';
@@ -55,7 +56,8 @@ function contract(protoDir) {
 
 /** A failed call: `code` (grpc.status number), `codeName`, `details`. */
 class LossdError extends Error {
-  constructor(code, details, target) {
+  // `rows`: for a call split into chunks, the failed chunk's [start, stop).
+  constructor(code, details, target, rows = null) {
     const codeName = Object.keys(grpc.status).find(
         (name) => grpc.status[name] === code) || String(code);
     super(`${codeName}: ${details}`);
@@ -64,6 +66,7 @@ class LossdError extends Error {
     this.codeName = codeName;
     this.details = details;
     this.target = target;
+    this.rows = rows;
   }
 }
 
@@ -134,6 +137,11 @@ function splitTargets(target) {
  *   retries   extra attempts on UNAVAILABLE per server (default 3)
  *   metadata  {key: value} sent with every call
  *   channelOptions  extra grpc-js channel options
+ *   chunkBytes, chunkRows, concurrency  compute() splits a batch of more
+ *             rows than a chunk into chunks of chunkRows rows (default: as
+ *             many as fit in chunkBytes of input, 4 MiB), at most
+ *             `concurrency` (4) calls in flight, and recombines them
+ *             exactly (src/split.js); chunkRows 0 never splits.
  * Several targets (array or "a:1,b:2"): calls rotate round-robin and one
  * refused as UNAVAILABLE goes on to the next server, which is then passed
  * over for a while (0.5 s, doubling while it stays down). A gRPC name
@@ -144,7 +152,12 @@ class LossClient {
     const {
       tls = false, token, timeout, retries = 3, metadata = {},
       channelOptions = {}, protoDir = defaultProtoDir(),
+      chunkBytes = split.DEFAULT_CHUNK_BYTES, chunkRows = null,
+      concurrency = split.DEFAULT_CONCURRENCY,
     } = options;
+    this.chunkBytes = chunkBytes;
+    this.chunkRows = chunkRows;
+    this.concurrency = concurrency;
     const {Service, optionFields, enums} = contract(protoDir);
     this.optionFields = optionFields;
     this.enums = enums;
@@ -315,11 +328,28 @@ class LossClient {
    * Resolves to {loss, perExample, gradInput, gradTarget, statistics,
    * reduction, requestId}; arrays as {data, shape, dtype}; statistics with
    * lossSum, denominator, validCount, weightSum, denominatorKind.
-   * Rejects with LossdError.
+   * A batch of more rows than a chunk (options chunkRows, concurrency, else
+   * the client's) goes as concurrent calls over row chunks, recombined
+   * exactly: gradients bit for bit, the loss up to float64 rounding; the
+   * timeout is that of the whole call.
+   * Rejects with LossdError (for a chunk: `rows` and its message name them).
    */
   async compute(loss, input, target, options = {}) {
+    const {chunkRows, concurrency, ...callOptions} = options;
+    const chunkPlan = split.plan(
+        loss, input, target, callOptions,
+        chunkRows === undefined ? this.chunkRows : chunkRows, this.chunkBytes);
+    if (chunkPlan !== null) {
+      return this.computeSplit(
+          chunkPlan, loss, input, target, callOptions,
+          concurrency === undefined ? this.concurrency : concurrency);
+    }
+    return this.computeOne(loss, input, target, callOptions);
+  }
+
+  async computeOne(loss, input, target, options, timeout = options.timeout) {
     const request = await this.makeRequest(loss, input, target, options);
-    const response = await this.call('Compute', request, options.timeout);
+    const response = await this.call('Compute', request, timeout);
     return {
       loss: response.loss,
       perExample: response.perExample ? fromTensor(response.perExample) : null,
@@ -329,6 +359,81 @@ class LossClient {
                    denominatorKind: shortName(response.statistics.denominatorKind)},
       reduction: shortName(response.reduction),
       requestId: response.requestId,
+    };
+  }
+
+  /** compute() over chunkPlan.bounds, `concurrency` chunks at a time. */
+  async computeSplit(chunkPlan, loss, input, target, options, concurrency) {
+    const seconds = options.timeout === undefined ? this.timeout : options.timeout;
+    const deadline = seconds === undefined ? undefined : Date.now() + seconds * 1000;
+    const results = new Array(chunkPlan.bounds.length);
+    const errors = [];
+    let next = 0;
+    const worker = async () => {
+      while (errors.length === 0 && next < chunkPlan.bounds.length) {
+        const index = next++;
+        const [start, stop] = chunkPlan.bounds[index];
+        try {
+          let remaining;
+          if (deadline !== undefined) {
+            remaining = (deadline - Date.now()) / 1000;
+            if (remaining <= 0) {
+              throw new LossdError(grpc.status.DEADLINE_EXCEEDED,
+                                   'Deadline exceeded before the chunk was sent');
+            }
+          }
+          const [x, y, chunkOptions] = split.chunkArguments(
+              input, target, options, chunkPlan, start, stop);
+          results[index] = await this.computeOne(loss, x, y, chunkOptions,
+                                                 remaining);
+        } catch (error) {
+          errors.push([index, error]);
+        }
+      }
+    };
+    const workers = Math.max(1, Math.min(concurrency, chunkPlan.bounds.length));
+    await Promise.all(Array.from({length: workers}, worker));
+    if (errors.length > 0) {
+      errors.sort((a, b) => a[0] - b[0]);
+      const [index, error] = errors[0];
+      if (!(error instanceof LossdError)) throw error;
+      const [start, stop] = chunkPlan.bounds[index];
+      throw new LossdError(error.code,
+                           `rows [${start}, ${stop}) of ${chunkPlan.rows}: ` +
+                           error.details, error.target, [start, stop]);
+    }
+    const joined = (name) => {
+      if (results[0][name] === null) return null;
+      const first = results[0][name];
+      const rowLength = first.data.length / first.shape[0];
+      const data = new first.data.constructor(chunkPlan.rows * rowLength);
+      chunkPlan.bounds.forEach(([start], i) => {
+        data.set(results[i][name].data, start * rowLength);
+      });
+      return {data, shape: [chunkPlan.rows, ...first.shape.slice(1)],
+              dtype: first.dtype};
+    };
+    // Chunk sums added in order; the unsplit call adds the same per-row
+    // losses in one running sum, so the two agree to float64 rounding.
+    let lossSum = 0;
+    let validCount = 0;
+    let weightSum = 0;
+    for (const result of results) {
+      lossSum += result.statistics.lossSum;
+      validCount += Number(result.statistics.validCount);
+      weightSum += result.statistics.weightSum;
+    }
+    const reduction = results[0].reduction;
+    const reduced = reduction === 'none' || reduction === 'sum';
+    return {
+      loss: reduced ? lossSum : lossSum / chunkPlan.denominator,
+      perExample: joined('perExample'),
+      gradInput: joined('gradInput'),
+      gradTarget: joined('gradTarget'),
+      statistics: {lossSum, denominator: chunkPlan.denominator, validCount,
+                   weightSum, denominatorKind: chunkPlan.denominatorKind},
+      reduction,
+      requestId: results[0].requestId,
     };
   }
 
