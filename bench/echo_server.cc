@@ -31,6 +31,8 @@ ABSL_FLAG(int, threads, 0,
           "As lossd's --threads: 0 means 4 per core, at least 16.");
 ABSL_FLAG(int64_t, max_request_bytes, 64 << 20,
           "Largest request message accepted, as lossd's flag.");
+ABSL_FLAG(bool, callback, false,
+          "Serve with gRPC's callback API instead of the sync API.");
 
 namespace {
 
@@ -48,6 +50,23 @@ class EchoServiceImpl final : public lossd::bench::v1::EchoService::Service {
   }
 };
 
+// The same echo on the callback API: the handler runs on a gRPC thread and
+// finishes the call before returning, with no hand-off to a worker thread.
+class EchoCallbackServiceImpl final
+    : public lossd::bench::v1::EchoService::CallbackService {
+  grpc::ServerUnaryReactor* Echo(
+      grpc::CallbackServerContext* context,
+      const lossd::bench::v1::EchoMessage* request,
+      lossd::bench::v1::EchoMessage* response) override {
+    response->mutable_payload()->swap(
+        *const_cast<lossd::bench::v1::EchoMessage*>(request)
+             ->mutable_payload());
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -61,11 +80,16 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   EchoServiceImpl service;
+  EchoCallbackServiceImpl callback_service;
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(absl::GetFlag(FLAGS_address),
                            grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(&service);
+  if (absl::GetFlag(FLAGS_callback)) {
+    builder.RegisterService(&callback_service);
+  } else {
+    builder.RegisterService(&service);
+  }
   const int64_t max_request_bytes = absl::GetFlag(FLAGS_max_request_bytes);
   builder.SetMaxReceiveMessageSize(
       static_cast<int>(std::min<int64_t>(max_request_bytes, INT32_MAX)));
