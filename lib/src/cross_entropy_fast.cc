@@ -186,8 +186,10 @@ KernelTotals RunCrossEntropyFast(
       }
       const double s = static_cast<double>(args.RowWeight(r));
       const bool last = r + 1 == args.rows;
-      const float* x = args.input + r * classes;
-      const float* next_x = last ? nullptr : x + classes;
+      // 16-bit input has no float rows (args.input is null).
+      const float* x =
+          input_16bit != nullptr ? nullptr : args.input + r * classes;
+      const float* next_x = last || x == nullptr ? nullptr : x + classes;
       if (input_16bit != nullptr) {
         const uint16_t* row_16bit = input_16bit + r * classes;
         kernels.float16_to_float(row_16bit, classes, bfloat16, converted.data(),
