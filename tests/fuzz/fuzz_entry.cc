@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "admission.h"
 #include "conversion.h"
 #include "google/protobuf/stubs/logging.h"
 #include "lossd/v1/loss_service.pb.h"
@@ -53,6 +54,24 @@ void CheckResponse(const v1::ComputeRequest& request,
   }
 }
 
+// Admission refuses a request by the response it would get, costed before
+// computing (admission.h): that cost must bound the response's tensors.
+void CheckCost(const v1::ComputeRequest& request,
+               const v1::ComputeResponse& response) {
+  const server::RequestCost cost = server::CostOf(request);
+  if (cost.elements < 0 || cost.request_bytes < 0 || cost.response_bytes < 0) {
+    Fail("CostOf gave a negative count");
+  }
+  const size_t sent = response.per_example().raw().size() +
+                      response.grad_input().raw().size() +
+                      response.grad_target().raw().size();
+  if (sent > static_cast<size_t>(cost.response_bytes)) {
+    Fail(absl::StrCat("the response has ", sent,
+                      " bytes of tensors, more than the ", cost.response_bytes,
+                      " admission costed it at"));
+  }
+}
+
 bool SameLoss(double a, double b) {
   return (std::isnan(a) && std::isnan(b)) || a == b;
 }
@@ -90,7 +109,10 @@ std::optional<absl::Status> RunComputeRequest(const uint8_t* data,
   if (!IsProperStatus(status)) {
     Fail(absl::StrCat("improper status ", status.ToString()));
   }
-  if (status.ok()) CheckResponse(request, response);
+  if (status.ok()) {
+    CheckResponse(request, response);
+    CheckCost(request, response);
+  }
 
   // The server's own path, which may compute the gradient over the
   // request's input bytes: the same status and the same loss.
