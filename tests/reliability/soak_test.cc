@@ -7,6 +7,7 @@
 //
 // Figures: lines starting "soak:" and "soak_rss:" (docs/RELIABILITY.md).
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -192,9 +193,21 @@ TEST(Soak, MixedValidAndMalformedLoadLeavesMemoryLevelAndAnswersRight) {
     }
     return kib;
   };
+  // The level over a part of the run: the median sample in it. A leak moves
+  // the level; a burst of a few seconds (seen once in CI while a container
+  // image built on the same cores) does not.
+  auto level = [&](double from, double to) {
+    std::vector<int64_t> kibs;
+    for (const Sample& s : samples) {
+      if (s.at >= from * span && s.at <= to * span) kibs.push_back(s.kib);
+    }
+    if (kibs.empty()) return int64_t{0};
+    std::nth_element(kibs.begin(), kibs.begin() + kibs.size() / 2, kibs.end());
+    return kibs[kibs.size() / 2];
+  };
   int64_t peak = 0;
   for (const Sample& s : samples) peak = std::max(peak, s.kib);
-  const int64_t after_warmup = rss_at(0.25), at_end = rss_at(1.0);
+  const int64_t after_warmup = level(0.2, 0.4), at_end = level(0.8, 1.0);
   const int64_t growth = at_end - after_warmup;
   const double growth_percent = 100.0 * growth / after_warmup;
 
@@ -221,7 +234,7 @@ TEST(Soak, MixedValidAndMalformedLoadLeavesMemoryLevelAndAnswersRight) {
       "soak: seconds=%.0f concurrency=%d kinds=%zu_valid+%zu_malformed "
       "sent=%lld valid_ok=%lld refused_as_expected=%lld "
       "(INVALID_ARGUMENT=%lld NOT_FOUND=%lld) failed=%lld wrong_answers=%lld "
-      "server_alive=%s rss_after_warmup_kib=%lld rss_end_kib=%lld "
+      "server_alive=%s rss_level_20_40_kib=%lld rss_level_80_100_kib=%lld "
       "rss_peak_kib=%lld growth_kib=%lld growth_percent=%.1f\n",
       seconds, kConcurrency, valid.size(), malformed.size(),
       static_cast<long long>(sent), static_cast<long long>(succeeded),
@@ -247,11 +260,12 @@ TEST(Soak, MixedValidAndMalformedLoadLeavesMemoryLevelAndAnswersRight) {
   EXPECT_NEAR(refused_invalid, per_kind * expected_invalid, kConcurrency + 1.0);
   EXPECT_NEAR(refused_not_found, per_kind * expected_not_found,
               kConcurrency + 1.0);
-  // Memory levels off: from a quarter of the run to its end it grows by
-  // less than 10 % plus 8 MiB (allocator noise under 64 calls in flight).
+  // Memory levels off: its level late in the run (80-100 %) exceeds its
+  // level early on (20-40 %) by less than 10 % plus 8 MiB (allocator noise
+  // under 64 calls in flight).
   EXPECT_GT(after_warmup, 0);
   EXPECT_LT(growth, after_warmup / 10 + 8 * 1024)
-      << "RSS " << after_warmup << " KiB at 25 % of the run, " << at_end
+      << "RSS " << after_warmup << " KiB over 20-40 % of the run, " << at_end
       << " KiB at its end";
   for (const std::string& file : files) std::remove(file.c_str());
 }
