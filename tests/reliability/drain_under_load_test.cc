@@ -2,9 +2,9 @@
 // "readiness" health service must turn NOT_SERVING, every call must either
 // be answered correctly (those in flight complete) or be refused with
 // UNAVAILABLE (nothing else: no CANCELLED, INTERNAL, lost or wrong answer),
-// some calls must complete after the signal (the drain let them finish), a
-// new call is refused with UNAVAILABLE, and the process exits 0 within
-// --grace_period_seconds.
+// a call being computed at the signal must complete, correctly (the drain
+// let it finish), a new call is refused with UNAVAILABLE, and the process
+// exits 0 within --grace_period_seconds.
 //
 // Figures: one line starting "sigterm_under_load:" (docs/RELIABILITY.md).
 
@@ -81,15 +81,35 @@ TEST(DrainUnderLoad, SigtermFinishesInFlightCallsAndRefusesNewOnes) {
   ASSERT_TRUE(started.ok()) << started.status();
   Server server = *std::move(started);
 
-  // Requests big enough to keep the server computing (a few ms each), so
-  // that calls are in flight when the signal comes.
+  // The load: requests of up to 256 KB, computed on gRPC's own threads.
   const std::vector<v1::ComputeRequest> requests = {
-      Generated("cross_entropy", {256, 4000}, "class_index", 11),
-      Generated("cross_entropy", {128, 4000}, "probabilities", 12),
-      Generated("binary_cross_entropy", {256, 2000}, "multi_label", 13)};
+      Generated("cross_entropy", {64, 1000}, "class_index", 11),
+      Generated("cross_entropy", {32, 1000}, "probabilities", 12),
+      Generated("binary_cross_entropy", {64, 500}, "multi_label", 13)};
   std::vector<v1::ComputeResponse> references(requests.size());
   for (size_t i = 0; i < requests.size(); ++i) {
     ASSERT_TRUE(server::ComputeFromProto(requests[i], &references[i]).ok());
+  }
+  // And one call that is being computed when the signal comes: 8M logits of
+  // poly (a scalar kernel: its 32 MiB arrive in a small part of the call's
+  // time), signalled 60 % of its unloaded time in.
+  const v1::ComputeRequest long_request =
+      Generated("poly", {2048, 4096}, "class_index", 14);
+  v1::ComputeResponse long_reference;
+  ASSERT_TRUE(server::ComputeFromProto(long_request, &long_reference).ok());
+  auto long_stub = v1::LossService::NewStub(Channel(server->target()));
+  auto long_call = [&](v1::ComputeResponse* response) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(30));
+    return long_stub->Compute(&context, long_request, response);
+  };
+  auto long_time = Clock::duration::max();
+  for (int i = 0; i < 2; ++i) {
+    const Clock::time_point start = Clock::now();
+    v1::ComputeResponse response;
+    ASSERT_TRUE(long_call(&response).ok());
+    long_time = std::min(long_time, Clock::now() - start);
   }
 
   // Readiness, watched from before the signal on a channel of its own.
@@ -161,6 +181,17 @@ TEST(DrainUnderLoad, SigtermFinishesInFlightCallsAndRefusesNewOnes) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   ASSERT_GE(answered.load(), kAnsweredBeforeSignal);
+  CallRecord long_record;
+  std::thread long_caller([&] {
+    v1::ComputeResponse response;
+    long_record.start = Clock::now();
+    const grpc::Status status = long_call(&response);
+    long_record.end = Clock::now();
+    long_record.code = status.error_code();
+    long_record.message = status.error_message();
+    long_record.correct = status.ok() && Matches(response, long_reference);
+  });
+  std::this_thread::sleep_for(long_time * 6 / 10);
   const Clock::time_point signal_time = Clock::now();
   ASSERT_EQ(kill(server->pid(), SIGTERM), 0);
   signalled.store(true);
@@ -185,6 +216,7 @@ TEST(DrainUnderLoad, SigtermFinishesInFlightCallsAndRefusesNewOnes) {
   }
 
   for (std::thread& worker : workers) worker.join();
+  long_caller.join();
   absl::StatusOr<int> exit_status = server->SignalAndWait(0, kGraceSeconds);
   const double drain_seconds =
       std::chrono::duration<double>(Clock::now() - signal_time).count();
@@ -213,14 +245,18 @@ TEST(DrainUnderLoad, SigtermFinishesInFlightCallsAndRefusesNewOnes) {
     }
   }
   std::printf(
-      "sigterm_under_load: workers=%d ok_before_signal=%lld "
+      "sigterm_under_load: workers=%d+1 long (%.0f ms, %s) "
+      "ok_before_signal=%lld "
       "in_flight_completed_after_signal=%lld refused_unavailable=%lld "
       "other_errors=%lld wrong_answers=%lld readiness=%s new_call=%s "
       "(server %s) exit=%d drain_seconds=%.2f grace_seconds=%.0f\n",
-      kWorkers, static_cast<long long>(ok_before),
-      static_cast<long long>(ok_after), static_cast<long long>(refused),
-      static_cast<long long>(other), static_cast<long long>(wrong),
-      absl::StrJoin(seen, ">").c_str(),
+      kWorkers, std::chrono::duration<double, std::milli>(long_time).count(),
+      long_record.correct && long_record.end > signal_time
+          ? "answered after the signal"
+          : "NOT answered after the signal",
+      static_cast<long long>(ok_before), static_cast<long long>(ok_after),
+      static_cast<long long>(refused), static_cast<long long>(other),
+      static_cast<long long>(wrong), absl::StrJoin(seen, ">").c_str(),
       new_call_code == grpc::StatusCode::UNAVAILABLE ? "UNAVAILABLE"
                                                      : "NOT_UNAVAILABLE",
       running_at_new_call ? "still draining" : "already exited",
@@ -240,7 +276,10 @@ TEST(DrainUnderLoad, SigtermFinishesInFlightCallsAndRefusesNewOnes) {
   EXPECT_EQ(wrong, 0);
   EXPECT_EQ(other, 0) << absl::StrJoin(other_codes, "; ",
                                        absl::PairFormatter("="));
-  EXPECT_GT(ok_after, 0) << "no call was in flight at the signal";
+  // The call being computed at the signal finished, with the right answer.
+  EXPECT_EQ(long_record.code, grpc::StatusCode::OK) << long_record.message;
+  EXPECT_TRUE(long_record.correct);
+  EXPECT_GT(long_record.end, signal_time);
   // Every worker ended on a refusal: the server stopped taking calls.
   EXPECT_EQ(refused, kWorkers);
   EXPECT_EQ(new_call_code, grpc::StatusCode::UNAVAILABLE);
