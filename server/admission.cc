@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "conversion.h"
 #include "lossd/registry.h"
 #include "tensor_codec.h"
 
@@ -51,22 +52,17 @@ RequestCost CostOf(const v1::ComputeRequest& request) {
   cost.elements = ElementsSent(request.input(), &input_dtype);
   const LossSpec* spec = FindLoss(request.loss());
   if (spec == nullptr) return cost;
-  // The outputs conversion.cc produces: as selected, or by default the
-  // gradient, and the per-example losses when nothing is reduced.
-  bool per_example = request.reduction() == v1::REDUCTION_NONE;
-  bool grad_input = spec->has_gradient;
-  bool grad_target = false;
-  if (request.has_outputs()) {
-    per_example = request.outputs().per_example();
-    grad_input = request.outputs().grad_input() && spec->has_gradient;
-    grad_target = request.outputs().grad_target() && spec->has_target_gradient;
-  }
-  const v1::DType output_dtype = request.grad_dtype() == v1::DTYPE_UNSPECIFIED
-                                     ? input_dtype
-                                     : request.grad_dtype();
+  // Costed as asked; a gradient the loss does not have is an error that
+  // validation reports, not a cost.
+  const RequestedOutputs requested =
+      RequestedOutputsOf(request, spec->has_gradient, input_dtype);
+  const bool per_example = requested.per_example;
+  const bool grad_input = requested.grad_input && spec->has_gradient;
+  const bool grad_target = requested.grad_target && spec->has_target_gradient;
   const int64_t output_size =
-      IsFloating(output_dtype) ? static_cast<int64_t>(DTypeSize(output_dtype))
-                               : 0;
+      IsFloating(requested.dtype)
+          ? static_cast<int64_t>(DTypeSize(requested.dtype))
+          : 0;
   int64_t outputs = 0;
   if (grad_input) outputs += cost.elements;
   if (grad_target) outputs += cost.elements;

@@ -360,19 +360,12 @@ absl::Status ComputeTyped(const v1::ComputeRequest& request,
       ResolveShape(input_shape, lib.class_axis);
   if (!shape.ok()) return shape.status();
 
-  // Outputs: as selected, or by default the loss and its gradient, plus the
-  // per-example losses when nothing is reduced.
-  bool want_per_example = lib.reduction == Reduction::kNone;
-  bool want_grad = spec.has_gradient;
-  bool want_grad_target = false;
-  if (request.has_outputs()) {
-    want_per_example = request.outputs().per_example();
-    want_grad = request.outputs().grad_input();
-    want_grad_target = request.outputs().grad_target();
-  }
-  const v1::DType output_dtype = request.grad_dtype() == v1::DTYPE_UNSPECIFIED
-                                     ? input_dtype
-                                     : request.grad_dtype();
+  const RequestedOutputs requested =
+      RequestedOutputsOf(request, spec.has_gradient, input_dtype);
+  const bool want_per_example = requested.per_example;
+  const bool want_grad = requested.grad_input;
+  const bool want_grad_target = requested.grad_target;
+  const v1::DType output_dtype = requested.dtype;
   if (!IsFloating(output_dtype)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "grad_dtype ", v1::DType_Name(output_dtype), " is not floating"));
@@ -518,6 +511,24 @@ absl::Status ComputeFromProtoInPlace(v1::ComputeRequest* request,
                                      std::function<absl::Status()> interrupt) {
   return ComputeFromProtoImpl(*request, request, response,
                               std::move(interrupt));
+}
+
+RequestedOutputs RequestedOutputsOf(const v1::ComputeRequest& request,
+                                    bool loss_has_gradient,
+                                    v1::DType input_dtype) {
+  RequestedOutputs requested;
+  if (request.has_outputs()) {
+    requested.per_example = request.outputs().per_example();
+    requested.grad_input = request.outputs().grad_input();
+    requested.grad_target = request.outputs().grad_target();
+  } else {
+    requested.per_example = request.reduction() == v1::REDUCTION_NONE;
+    requested.grad_input = loss_has_gradient;
+  }
+  requested.dtype = request.grad_dtype() == v1::DTYPE_UNSPECIFIED
+                        ? input_dtype
+                        : request.grad_dtype();
+  return requested;
 }
 
 void DescribeLosses(v1::ListLossesResponse* response) {

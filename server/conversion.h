@@ -29,6 +29,21 @@ absl::Status ComputeFromProtoInPlace(
     v1::ComputeRequest* request, v1::ComputeResponse* response,
     std::function<absl::Status()> interrupt = {});
 
+// The outputs `request` asks for: as selected in its `outputs`, or by
+// default the gradient (when the loss has one) and, when nothing is reduced,
+// the per-example losses; all in its grad_dtype, else `input_dtype`. The
+// one rule for what a response holds: conversion fills it, admission costs
+// it before computing.
+struct RequestedOutputs {
+  bool per_example = false;
+  bool grad_input = false;
+  bool grad_target = false;
+  v1::DType dtype = v1::DTYPE_UNSPECIFIED;
+};
+RequestedOutputs RequestedOutputsOf(const v1::ComputeRequest& request,
+                                    bool loss_has_gradient,
+                                    v1::DType input_dtype);
+
 // How many threads one request's computation may use (the library's
 // LossRequest::threads: only large batches are split, and the answer does
 // not depend on it); 0 means one per core. Default 1. Set it at startup,
