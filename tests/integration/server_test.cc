@@ -12,21 +12,13 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
-#include "google/protobuf/stubs/logging.h"
 #include "gtest/gtest.h"
 #include "lossd/v1/loss_service.grpc.pb.h"
+#include "quiet_protobuf.h"
 #include "server_process.h"
 
 namespace lossd::testing {
 namespace {
-
-// Mutated requests make protobuf log invalid UTF-8 at length; keep output
-// readable.
-const bool kQuietProtobuf = [] {
-  google::protobuf::SetLogHandler(
-      [](google::protobuf::LogLevel, const char*, int, const std::string&) {});
-  return true;
-}();
 
 using ::testing::DoubleNear;
 using ::testing::Pointwise;

@@ -10,21 +10,13 @@
 #include "Eigen/Core"
 #include "absl/strings/match.h"
 #include "gmock/gmock.h"
-#include "google/protobuf/stubs/logging.h"
 #include "gtest/gtest.h"
 #include "lossd/registry.h"
+#include "quiet_protobuf.h"
 #include "tensor_codec.h"
 
 namespace lossd::server {
 namespace {
-
-// Mutated requests make protobuf log invalid UTF-8 at length; keep output
-// readable.
-const bool kQuietProtobuf = [] {
-  google::protobuf::SetLogHandler(
-      [](google::protobuf::LogLevel, const char*, int, const std::string&) {});
-  return true;
-}();
 
 using ::testing::DoubleNear;
 using ::testing::Pointwise;

@@ -25,18 +25,12 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "conversion.h"
-#include "google/protobuf/stubs/logging.h"
 #include "gtest/gtest.h"
 #include "lossd/v1/loss_service.pb.h"
+#include "quiet_protobuf.h"
 
 namespace lossd::server {
 namespace {
-
-const bool kQuietProtobuf = [] {
-  google::protobuf::SetLogHandler(
-      [](google::protobuf::LogLevel, const char*, int, const std::string&) {});
-  return true;
-}();
 
 constexpr int64_t kHuge = int64_t{1} << 40;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
