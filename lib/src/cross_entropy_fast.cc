@@ -208,9 +208,8 @@ KernelTotals RunCrossEntropyFast(
       const float* target = row_target(r);
       const int64_t label = plan.hard ? args.class_index[r] : 0;
       const float x_label = plan.hard ? x[label] : 0.0f;
-      const SoftmaxRow row = kernels.softmax_row(
-          x, classes, e, plan.weights(), target, want_gap, next_x,
-          last || !want_grad ? nullptr : grad + classes);
+      const SoftmaxRow row = kernels.softmax_row(x, classes, e, plan.weights(),
+                                                 target, want_gap, next_x);
       if (!row.finite) {
         add(r, s, scalar_row(r, s, x));
         continue;

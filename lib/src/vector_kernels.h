@@ -118,8 +118,10 @@ struct BinaryRowSums {
 // target, not on ordinary rows.
 constexpr float kCancellation = 32;
 
-// What finish_row wrote: max_c |out_c|, and the largest of the two terms any
-// out_c is the difference of (|scale| and the w_c (...) products; e <= 1).
+// What finish_row wrote: max_c |out_c| (only with a target or bias: without
+// them no entry is a difference, and it is 0), and the largest of the two
+// terms any out_c is the difference of (|scale| and the w_c (...) products;
+// e <= 1).
 struct FinishedRow {
   float largest = 0;
   float largest_term = 0;
@@ -130,14 +132,14 @@ struct VectorKernels {
 
   // Computes a row's statistics and writes e_c into `exp_out` (which may be
   // the row's gradient buffer). `weight` and `target` may be null;
-  // weight_gap is computed only when `want_weight_gap`. `next_x` and
-  // `next_exp_out`, if not null, are the row computed next and where its e
-  // goes: they are prefetched meanwhile (the latter for writing), so that
-  // the next row's passes do not wait on memory.
+  // weight_gap is computed only when `want_weight_gap`. `next_x`, if not
+  // null, is the row computed next: it is prefetched meanwhile, so that the
+  // next row's first pass does not wait on memory. (Prefetching where the
+  // next row's e goes, for writing, made the kernels 5-25% slower on an AMD
+  // Zen 4: it evicts the current row's lines.)
   SoftmaxRow (*softmax_row)(const float* x, int64_t classes, float* exp_out,
                             const float* weight, const float* target,
-                            bool want_weight_gap, const float* next_x,
-                            float* next_exp_out);
+                            bool want_weight_gap, const float* next_x);
 
   // out_c = e_c * scale - w_c * (bias_target * t_c + bias), in place when
   // out == e. `weight` null means all ones; `target` null means t = 0.
