@@ -94,15 +94,6 @@ inline V Reciprocal(V a) {
   const V r = _mm512_rcp14_ps(a);
   return _mm512_mul_ps(r, _mm512_fnmadd_ps(a, r, _mm512_set1_ps(2.0f)));
 }
-using VI = __m512i;
-// lane * stride + offset in each lane.
-inline VI LaneIndex(int stride, int offset) {
-  return _mm512_add_epi32(
-      _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
-                                           12, 13, 14, 15),
-                         _mm512_set1_epi32(stride)),
-      _mm512_set1_epi32(offset));
-}
 inline V LoadBFloat16(const uint16_t* p) {
   const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
   return _mm512_castsi512_ps(
@@ -111,16 +102,6 @@ inline V LoadBFloat16(const uint16_t* p) {
 inline V LoadFloat16(const uint16_t* p) {
   return _mm512_cvtph_ps(
       _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-}
-inline V LaneFloats() {
-  return _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-}
-inline V Floor(V a) {
-  return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
-}
-inline VI ToIndex(V a) { return _mm512_cvtps_epi32(a); }
-inline V Gather(const float* base, VI index) {
-  return _mm512_i32gather_ps(index, base, 4);
 }
 inline Mask Not(Mask m) { return static_cast<Mask>(~m); }
 // b and not a.
@@ -173,6 +154,37 @@ inline V Exp(V x) {
   const V q = Fmadd(Fmadd(r, Set(1.666671932e-01f), Set(5.000162125e-01f)), r,
                     Set(1.0f));
   return Fmadd(Mul(r, q), power, power);
+}
+
+// Transposes the 16 x 16 matrix whose rows are m[0..15], in place.
+inline void Transpose(V* m) {
+  V t[16], u[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(m[i], m[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(m[i], m[i + 1]);
+  }
+  // u[4 i + j], 128-bit lane k: rows 4 i .. 4 i + 3 of column 4 k + j.
+  for (int i = 0; i < 16; i += 4) {
+    u[i] = _mm512_castpd_ps(
+        _mm512_unpacklo_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+    u[i + 1] = _mm512_castpd_ps(
+        _mm512_unpackhi_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+    u[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i + 1]),
+                                                   _mm512_castps_pd(t[i + 3])));
+    u[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i + 1]),
+                                                   _mm512_castps_pd(t[i + 3])));
+  }
+  for (int j = 0; j < 4; ++j) {
+    const V a = u[j], b = u[4 + j], c = u[8 + j], d = u[12 + j];
+    const V ab_low = _mm512_shuffle_f32x4(a, b, 0x44);   // a0 a1 b0 b1
+    const V ab_high = _mm512_shuffle_f32x4(a, b, 0xee);  // a2 a3 b2 b3
+    const V cd_low = _mm512_shuffle_f32x4(c, d, 0x44);
+    const V cd_high = _mm512_shuffle_f32x4(c, d, 0xee);
+    m[j] = _mm512_shuffle_f32x4(ab_low, cd_low, 0x88);        // a0 b0 c0 d0
+    m[4 + j] = _mm512_shuffle_f32x4(ab_low, cd_low, 0xdd);    // a1 b1 c1 d1
+    m[8 + j] = _mm512_shuffle_f32x4(ab_high, cd_high, 0x88);  // a2 b2 c2 d2
+    m[12 + j] = _mm512_shuffle_f32x4(ab_high, cd_high, 0xdd);
+  }
 }
 
 #include "vector_kernels.inc"
@@ -256,13 +268,6 @@ inline V Select(Mask m, V a, V b) { return _mm256_blendv_ps(b, a, m); }
 inline V Div(V a, V b) { return _mm256_div_ps(a, b); }
 inline V Abs(V a) { return _mm256_andnot_ps(Set(-0.0f), a); }
 inline V Reciprocal(V a) { return _mm256_div_ps(Set(1.0f), a); }
-using VI = __m256i;
-inline VI LaneIndex(int stride, int offset) {
-  return _mm256_add_epi32(
-      _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-                         _mm256_set1_epi32(stride)),
-      _mm256_set1_epi32(offset));
-}
 inline V LoadBFloat16(const uint16_t* p) {
   const __m128i bits = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
   return _mm256_castsi256_ps(
@@ -270,12 +275,6 @@ inline V LoadBFloat16(const uint16_t* p) {
 }
 inline V LoadFloat16(const uint16_t* p) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-}
-inline V LaneFloats() { return _mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7); }
-inline V Floor(V a) { return _mm256_floor_ps(a); }
-inline VI ToIndex(V a) { return _mm256_cvtps_epi32(a); }
-inline V Gather(const float* base, VI index) {
-  return _mm256_i32gather_ps(base, index, 4);
 }
 inline Mask Not(Mask m) { return _mm256_xor_ps(m, AllLanes()); }
 // b and not a.
@@ -337,6 +336,26 @@ inline V Exp(V x) {
   q = Fmadd(q, r, Set(4.999999403953552e-1f));
   q = Fmadd(q, r, Set(1.0f));
   return TimesPowerOfTwo(Fmadd(r, q, Set(1.0f)), m);
+}
+
+// Transposes the 8 x 8 matrix whose rows are m[0..7], in place.
+inline void Transpose(V* m) {
+  V t[8], u[8];
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(m[i], m[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(m[i], m[i + 1]);
+  }
+  // u[4 i + j], 128-bit lane k: rows 4 i .. 4 i + 3 of column 4 k + j.
+  for (int i = 0; i < 8; i += 4) {
+    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+    u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee);
+    u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+  }
+  for (int j = 0; j < 4; ++j) {
+    m[j] = _mm256_permute2f128_ps(u[j], u[4 + j], 0x20);
+    m[4 + j] = _mm256_permute2f128_ps(u[j], u[4 + j], 0x31);
+  }
 }
 
 #include "vector_kernels.inc"
