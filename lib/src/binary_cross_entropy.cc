@@ -52,11 +52,6 @@ struct BinaryCrossEntropy {
   }
 
   template <typename T>
-  static Denominator MeanDenominator(const KernelArgs<T>& args) {
-    return CountIncludedElements(args);
-  }
-
-  template <typename T>
   static KernelTotals Run(const KernelArgs<T>& args) {
     const absl::Span<const double> pos_weight = args.PerClass(kPosWeight);
     const absl::Span<const double> class_weight = args.PerClass(kWeight);
@@ -243,6 +238,7 @@ LossSpec BinaryCrossEntropySpec() {
   spec.target_kinds = {TargetKind::kMultiLabel, TargetKind::kProbabilities};
   spec.input_kinds = {InputKind::kLogits, InputKind::kProbabilities};
   spec.element_wise = true;
+  spec.mean_denominator_rule = MeanDenominatorRule::kUnmaskedElements;
   spec.has_target_gradient = true;
   spec.checks_probabilities = true;
   spec.options = {

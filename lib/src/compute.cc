@@ -18,6 +18,7 @@ namespace lossd {
 namespace {
 
 constexpr absl::string_view kIgnoreIndex = "ignore_index";
+constexpr absl::string_view kClassWeight = "class_weight";
 
 std::string ShapeText(absl::Span<const int64_t> shape) {
   return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
@@ -108,6 +109,55 @@ absl::Status CheckClassIndices(const LossSpec& spec,
     }
   }
   return absl::OkStatus();
+}
+
+// A reduction's denominator and which one it is.
+struct Denominator {
+  double value = 1;
+  DenominatorKind kind = DenominatorKind::kOne;
+};
+
+// The denominator of Reduction::kMean over `args` by `rule`, the loss's
+// declared LossSpec::mean_denominator_rule: the one place that counts it.
+// Sums are float64 in row order, so a caller can reproduce them bitwise.
+template <typename T>
+Denominator CountMeanDenominator(MeanDenominatorRule rule,
+                                 const internal::KernelArgs<T>& args) {
+  switch (rule) {
+    case MeanDenominatorRule::kUnmaskedElements: {
+      int64_t count = 0;
+      for (int64_t r = 0; r < args.rows; ++r) {
+        for (int64_t c = 0; c < args.classes; ++c) {
+          count += args.ElementIncluded(r * args.classes + c, r);
+        }
+      }
+      return {static_cast<double>(count), DenominatorKind::kValidElements};
+    }
+    case MeanDenominatorRule::kTargetWeightSum:
+    case MeanDenominatorRule::kNotIgnoredExamples:
+    case MeanDenominatorRule::kUnmaskedExamples:
+      break;
+  }
+  // Examples: unmasked, and for class indices not ignore_index (when the
+  // loss has that option and the rule leaves ignored examples out), each
+  // counting 1 or, by kTargetWeightSum, its target class's weight.
+  const bool class_index = args.class_index != nullptr;
+  const bool skips_ignored = class_index &&
+                             rule != MeanDenominatorRule::kUnmaskedExamples &&
+                             args.spec->FindOption(kIgnoreIndex) != nullptr;
+  const int64_t ignore_index = skips_ignored ? args.Integer(kIgnoreIndex) : 0;
+  const absl::Span<const double> class_weight =
+      class_index && rule == MeanDenominatorRule::kTargetWeightSum
+          ? args.PerClass(kClassWeight)
+          : absl::Span<const double>();
+  double total = 0;
+  for (int64_t r = 0; r < args.rows; ++r) {
+    if (!args.RowIncluded(r)) continue;
+    if (skips_ignored && args.class_index[r] == ignore_index) continue;
+    total += class_weight.empty() ? 1.0 : class_weight[args.class_index[r]];
+  }
+  return {total, class_weight.empty() ? DenominatorKind::kValidExamples
+                                      : DenominatorKind::kTargetWeightSum};
 }
 
 // Rows per block of a large batch: a block's sums are added in double and
@@ -542,13 +592,20 @@ absl::StatusOr<LossResult> Compute(const LossRequest<T>& request,
     input_copy.assign(request.input.data.begin(), request.input.data.end());
     args.input = input_copy.data();
   }
-  internal::Denominator denominator;
+  Denominator denominator;
   switch (request.reduction) {
     case Reduction::kNone:
     case Reduction::kSum:
       break;
     case Reduction::kMean:
-      denominator = ops.mean_denominator(args);
+      if (request.normalizer.has_value()) break;  // Replaces it, below.
+      if (!spec.mean_denominator_rule.has_value()) {
+        return absl::InternalError(
+            absl::StrCat(spec.name,
+                         " declares no mean denominator rule; use "
+                         "REDUCTION_SUM or a normalizer"));
+      }
+      denominator = CountMeanDenominator(*spec.mean_denominator_rule, args);
       break;
     case Reduction::kBatchMean:
       denominator = {static_cast<double>(shape.batch_size),

@@ -335,22 +335,6 @@ struct CrossEntropy {
   }
 
   template <typename T>
-  static Denominator MeanDenominator(const KernelArgs<T>& args) {
-    if (args.class_index == nullptr) return CountIncludedRows(args);
-    const Settings settings(args);
-    double total = 0;
-    for (int64_t r = 0; r < args.rows; ++r) {
-      const int64_t y = args.class_index[r];
-      if (args.RowIncluded(r) && y != settings.ignore_index) {
-        total += settings.Weight(y);
-      }
-    }
-    return {total, settings.class_weight.empty()
-                       ? DenominatorKind::kValidExamples
-                       : DenominatorKind::kTargetWeightSum};
-  }
-
-  template <typename T>
   static KernelTotals Run(const KernelArgs<T>& args) {
     if constexpr (std::is_same_v<T, float>) {
       // The common case on the vector kernels (cross_entropy_fast.h).
@@ -450,6 +434,7 @@ LossSpec CrossEntropySpec() {
        .minimum = 0.0,
        .logits_only = true},
   };
+  spec.mean_denominator_rule = MeanDenominatorRule::kTargetWeightSum;
   spec.float_ops = MakeOps<CrossEntropy, float>();
   spec.double_ops = MakeOps<CrossEntropy, double>();
   return spec;
@@ -465,6 +450,7 @@ LossSpec NllSpec() {
   spec.target_kinds = {TargetKind::kClassIndex};
   spec.input_kinds = {InputKind::kLogProbabilities};
   spec.options = {ClassWeightOption(), IgnoreIndexOption()};
+  spec.mean_denominator_rule = MeanDenominatorRule::kTargetWeightSum;
   spec.float_ops = MakeOps<CrossEntropy, float>();
   spec.double_ops = MakeOps<CrossEntropy, double>();
   return spec;
@@ -491,6 +477,7 @@ LossSpec PolySpec() {
       IgnoreIndexOption(),
       LabelSmoothingOption(),
   };
+  spec.mean_denominator_rule = MeanDenominatorRule::kTargetWeightSum;
   spec.float_ops = MakeOps<CrossEntropy, float>();
   spec.double_ops = MakeOps<CrossEntropy, double>();
   return spec;

@@ -26,11 +26,6 @@ constexpr absl::string_view kGamma = "gamma";
 
 struct Focal {
   template <typename T>
-  static Denominator MeanDenominator(const KernelArgs<T>& args) {
-    return CountIncludedElements(args);
-  }
-
-  template <typename T>
   static KernelTotals Run(const KernelArgs<T>& args) {
     const double alpha = args.Number(kAlpha);
     const double gamma = args.Number(kGamma);
@@ -77,6 +72,7 @@ LossSpec FocalSpec() {
   spec.target_kinds = {TargetKind::kMultiLabel, TargetKind::kProbabilities};
   spec.input_kinds = {InputKind::kLogits};
   spec.element_wise = true;
+  spec.mean_denominator_rule = MeanDenominatorRule::kUnmaskedElements;
   spec.options = {
       {.name = kAlpha,
        .type = OptionType::kNumber,

@@ -141,17 +141,13 @@ KernelArgs<T> RowSlice(const KernelArgs<T>& args, int64_t begin, int64_t end) {
   return slice;
 }
 
-struct Denominator {
-  double value = 1;
-  DenominatorKind kind = DenominatorKind::kOne;
-};
-
-// Fills a LossOps from a class with static template members
-// MeanDenominator<T>(args) and Run<T>(args).
+// Fills a LossOps from a class with a static template member Run<T>(args).
+// The mean's denominator is not the kernel's: Compute() counts it by the
+// loss's LossSpec::mean_denominator_rule, and Run must leave out (zero loss,
+// not counted in its totals) exactly the examples that rule leaves out.
 template <typename Kernel, typename T>
 LossOps<T> MakeOps() {
-  LossOps<T> ops = {&Kernel::template MeanDenominator<T>,
-                    &Kernel::template Run<T>};
+  LossOps<T> ops = {&Kernel::template Run<T>};
   if constexpr (requires { Kernel::kReads16BitInput; }) {
     ops.reads_16bit_input = std::is_same_v<T, float>;
   }
@@ -176,24 +172,6 @@ KernelTotals WithFloatInput(const KernelArgs<float>& args, Run&& run) {
   copy.input = values.data();
   copy.input_16bit = nullptr;
   return run(copy);
-}
-
-// Shared denominators.
-template <typename T>
-Denominator CountIncludedRows(const KernelArgs<T>& args) {
-  int64_t count = 0;
-  for (int64_t r = 0; r < args.rows; ++r) count += args.RowIncluded(r);
-  return {static_cast<double>(count), DenominatorKind::kValidExamples};
-}
-template <typename T>
-Denominator CountIncludedElements(const KernelArgs<T>& args) {
-  int64_t count = 0;
-  for (int64_t r = 0; r < args.rows; ++r) {
-    for (int64_t c = 0; c < args.classes; ++c) {
-      count += args.ElementIncluded(r * args.classes + c, r);
-    }
-  }
-  return {static_cast<double>(count), DenominatorKind::kValidElements};
 }
 
 // One element's loss and its derivatives with respect to the input and the

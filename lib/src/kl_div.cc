@@ -24,11 +24,6 @@ constexpr absl::string_view kLogTarget = "log_target";
 
 struct KlDiv {
   template <typename T>
-  static Denominator MeanDenominator(const KernelArgs<T>& args) {
-    return CountIncludedElements(args);
-  }
-
-  template <typename T>
   static KernelTotals Run(const KernelArgs<T>& args) {
     const bool log_target = args.Boolean(kLogTarget);
     const bool logits = args.input_kind == InputKind::kLogits;
@@ -97,6 +92,7 @@ LossSpec KlDivSpec() {
   spec.target_kinds = {TargetKind::kProbabilities};
   spec.input_kinds = {InputKind::kLogProbabilities, InputKind::kLogits};
   spec.element_wise = true;
+  spec.mean_denominator_rule = MeanDenominatorRule::kUnmaskedElements;
   spec.options = {{.name = kLogTarget,
                    .type = OptionType::kBoolean,
                    .description = "The target holds log-probabilities.",

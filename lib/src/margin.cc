@@ -29,11 +29,6 @@ constexpr absl::string_view kTargetEncoding = "target_encoding";
 
 struct MultiMargin {
   template <typename T>
-  static Denominator MeanDenominator(const KernelArgs<T>& args) {
-    return CountIncludedRows(args);
-  }
-
-  template <typename T>
   static KernelTotals Run(const KernelArgs<T>& args) {
     const int64_t power = args.Integer(kPower);
     const double margin = args.Number(kMargin);
@@ -79,11 +74,6 @@ struct MultiMargin {
 };
 
 struct Hinge {
-  template <typename T>
-  static Denominator MeanDenominator(const KernelArgs<T>& args) {
-    return CountIncludedElements(args);
-  }
-
   template <typename T>
   static KernelTotals Run(const KernelArgs<T>& args) {
     const double margin = args.Number(kMargin);
@@ -131,6 +121,7 @@ LossSpec MultiMarginSpec() {
        .description = "Weight of each target class (PyTorch `weight`); it "
                       "does not enter the mean's denominator."},
   };
+  spec.mean_denominator_rule = MeanDenominatorRule::kUnmaskedExamples;
   spec.float_ops = MakeOps<MultiMargin, float>();
   spec.double_ops = MakeOps<MultiMargin, double>();
   return spec;
@@ -148,6 +139,7 @@ LossSpec HingeSpec() {
   spec.target_kinds = {TargetKind::kValues, TargetKind::kMultiLabel};
   spec.input_kinds = {InputKind::kLogits};
   spec.element_wise = true;
+  spec.mean_denominator_rule = MeanDenominatorRule::kUnmaskedElements;
   spec.options = {
       {.name = kMargin,
        .type = OptionType::kNumber,

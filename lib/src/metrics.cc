@@ -47,13 +47,6 @@ struct RankMetric {
   }
 
   template <typename T>
-  static Denominator MeanDenominator(const KernelArgs<T>& args) {
-    int64_t count = 0;
-    for (int64_t r = 0; r < args.rows; ++r) count += !Ignored(args, r);
-    return {static_cast<double>(count), DenominatorKind::kValidExamples};
-  }
-
-  template <typename T>
   static KernelTotals Run(const KernelArgs<T>& args) {
     const int64_t top_k = kError ? 1 : args.Integer(kTopK);
     KernelTotals totals;
@@ -97,6 +90,7 @@ LossSpec ClassificationErrorSpec() {
       "Share of examples whose argmax differs from the target class (a "
       "metric; no gradient).";
   spec.formula = "value = [argmax_c x_c != y]";
+  spec.mean_denominator_rule = MeanDenominatorRule::kUnmaskedExamples;
   spec.float_ops = MakeOps<RankMetric<true>, float>();
   spec.double_ops = MakeOps<RankMetric<true>, double>();
   return spec;
@@ -123,6 +117,7 @@ LossSpec AccuracySpec() {
        .default_value = -100,
        .class_index_only = true},
   };
+  spec.mean_denominator_rule = MeanDenominatorRule::kNotIgnoredExamples;
   spec.float_ops = MakeOps<RankMetric<false>, float>();
   spec.double_ops = MakeOps<RankMetric<false>, double>();
   return spec;

@@ -36,10 +36,6 @@ constexpr absl::string_view kEpsilon = "epsilon";
 template <typename Loss>
 struct Elementwise {
   template <typename T>
-  static Denominator MeanDenominator(const KernelArgs<T>& args) {
-    return CountIncludedElements(args);
-  }
-  template <typename T>
   static KernelTotals Run(const KernelArgs<T>& args) {
     return RunElementwise(args, Loss::Evaluate(args));
   }
@@ -128,6 +124,7 @@ LossSpec DifferenceSpec(absl::string_view name) {
   spec.input_kinds = {InputKind::kLogits, InputKind::kProbabilities,
                       InputKind::kLogProbabilities};
   spec.element_wise = true;
+  spec.mean_denominator_rule = MeanDenominatorRule::kUnmaskedElements;
   spec.has_target_gradient = true;
   return spec;
 }
@@ -205,6 +202,7 @@ LossSpec PoissonNllSpec() {
   spec.target_kinds = {TargetKind::kValues};
   spec.input_kinds = {InputKind::kLogits};
   spec.element_wise = true;
+  spec.mean_denominator_rule = MeanDenominatorRule::kUnmaskedElements;
   spec.has_target_gradient = true;
   spec.options = {
       {.name = kLogInput,

@@ -30,17 +30,6 @@ constexpr absl::string_view kIgnoreIndex = "ignore_index";
 
 struct SoftmaxFocal {
   template <typename T>
-  static Denominator MeanDenominator(const KernelArgs<T>& args) {
-    const int64_t ignore_index = args.Integer(kIgnoreIndex);
-    int64_t count = 0;
-    for (int64_t r = 0; r < args.rows; ++r) {
-      count += args.RowIncluded(r) && (args.class_index == nullptr ||
-                                       args.class_index[r] != ignore_index);
-    }
-    return {static_cast<double>(count), DenominatorKind::kValidExamples};
-  }
-
-  template <typename T>
   static KernelTotals Run(const KernelArgs<T>& args) {
     const double alpha = args.Number(kAlpha);
     const double gamma = args.Number(kGamma);
@@ -182,6 +171,7 @@ LossSpec SoftmaxFocalSpec() {
        .default_value = -100,
        .class_index_only = true},
   };
+  spec.mean_denominator_rule = MeanDenominatorRule::kNotIgnoredExamples;
   spec.float_ops = MakeOps<SoftmaxFocal, float>();
   spec.double_ops = MakeOps<SoftmaxFocal, double>();
   return spec;

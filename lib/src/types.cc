@@ -34,6 +34,20 @@ absl::string_view DenominatorKindName(DenominatorKind kind) {
   return "unknown";
 }
 
+absl::string_view MeanDenominatorRuleName(MeanDenominatorRule rule) {
+  switch (rule) {
+    case MeanDenominatorRule::kUnmaskedElements:
+      return "unmasked_elements";
+    case MeanDenominatorRule::kTargetWeightSum:
+      return "target_weight_sum";
+    case MeanDenominatorRule::kNotIgnoredExamples:
+      return "not_ignored_examples";
+    case MeanDenominatorRule::kUnmaskedExamples:
+      return "unmasked_examples";
+  }
+  return "unknown";
+}
+
 absl::string_view InputKindName(InputKind kind) {
   switch (kind) {
     case InputKind::kLogits:

@@ -5,6 +5,7 @@
 #ifndef LOSSD_REGISTRY_H_
 #define LOSSD_REGISTRY_H_
 
+#include <optional>
 #include <vector>
 
 #include "absl/strings/string_view.h"
@@ -18,13 +19,10 @@ namespace internal {
 template <typename T>
 struct KernelArgs;
 struct KernelTotals;
-struct Denominator;
 
 // The computation behind one loss for one compute type.
 template <typename T>
 struct LossOps {
-  // The REDUCTION_MEAN denominator (e.g. the weighted count of valid rows).
-  Denominator (*mean_denominator)(const KernelArgs<T>& args) = nullptr;
   // Writes per-example losses and gradients as requested; returns totals.
   KernelTotals (*run)(const KernelArgs<T>& args) = nullptr;
   // run() takes KernelArgs::input_16bit (float only).
@@ -52,6 +50,11 @@ struct LossSpec {
   // Element-wise losses have one loss per input element; the others one per
   // example (the class axis is reduced).
   bool element_wise = false;
+  // What Reduction::kMean divides by. Every registered loss declares it (a
+  // unit test checks that its kernel leaves out the same examples or
+  // elements); Compute() refuses kMean without a normalizer for a loss
+  // without one.
+  std::optional<MeanDenominatorRule> mean_denominator_rule;
   std::vector<OptionSpec> options;
 
   internal::LossOps<float> float_ops;

@@ -48,8 +48,30 @@ enum class DenominatorKind {
   kNormalizer,       // The caller's `normalizer`.
 };
 
+// How a loss counts the denominator of Reduction::kMean (without a
+// normalizer): each registered loss declares one rule
+// (LossSpec::mean_denominator_rule) and Compute() counts by it. The count
+// depends only on the targets, the mask and the class weights, never on the
+// input or the sample weights, so a caller that splits a batch can work out
+// the whole batch's denominator and send it to every part as the normalizer.
+// DenominatorKind, by contrast, reports which denominator one result used.
+enum class MeanDenominatorRule {
+  // The unmasked elements (element-wise losses).
+  kUnmaskedElements,
+  // Class-index targets: the sum of class_weight[target] (1 without class
+  // weights) over unmasked examples whose target is not ignore_index,
+  // PyTorch's weighted mean. Dense targets: the unmasked examples.
+  kTargetWeightSum,
+  // The unmasked examples whose class-index target is not ignore_index
+  // (dense targets: the unmasked examples).
+  kNotIgnoredExamples,
+  // The unmasked examples (the loss has no ignore_index).
+  kUnmaskedExamples,
+};
+
 absl::string_view ReductionName(Reduction reduction);
 absl::string_view DenominatorKindName(DenominatorKind kind);
+absl::string_view MeanDenominatorRuleName(MeanDenominatorRule rule);
 absl::string_view InputKindName(InputKind kind);
 absl::string_view TargetKindName(TargetKind kind);
 
