@@ -120,6 +120,21 @@ v1::DenominatorKind ToProto(DenominatorKind kind) {
   return v1::DENOMINATOR_KIND_UNSPECIFIED;
 }
 
+v1::MeanDenominatorRule ToProto(std::optional<MeanDenominatorRule> rule) {
+  if (!rule.has_value()) return v1::MEAN_DENOMINATOR_RULE_UNSPECIFIED;
+  switch (*rule) {
+    case MeanDenominatorRule::kUnmaskedElements:
+      return v1::MEAN_DENOMINATOR_RULE_UNMASKED_ELEMENTS;
+    case MeanDenominatorRule::kTargetWeightSum:
+      return v1::MEAN_DENOMINATOR_RULE_TARGET_WEIGHT_SUM;
+    case MeanDenominatorRule::kNotIgnoredExamples:
+      return v1::MEAN_DENOMINATOR_RULE_NOT_IGNORED_EXAMPLES;
+    case MeanDenominatorRule::kUnmaskedExamples:
+      return v1::MEAN_DENOMINATOR_RULE_UNMASKED_EXAMPLES;
+  }
+  return v1::MEAN_DENOMINATOR_RULE_UNSPECIFIED;
+}
+
 // The choice an enum value stands for: its name less the enum's prefix
 // (the enum's name in upper snake case), in lower case. For example
 // LABEL_SMOOTHING_RULE_OTHER_CLASSES of LabelSmoothingRule is
@@ -545,6 +560,7 @@ void DescribeLosses(v1::ListLossesResponse* response) {
     loss->set_has_target_gradient(spec.has_target_gradient);
     loss->set_formula(std::string(spec.formula));
     loss->set_element_wise(spec.element_wise);
+    loss->set_mean_denominator_rule(ToProto(spec.mean_denominator_rule));
     if (OptionsField(spec.name) != nullptr) {
       loss->set_options_field(std::string(spec.name));
     }

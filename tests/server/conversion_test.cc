@@ -8,7 +8,9 @@
 #include <random>
 
 #include "Eigen/Core"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "lossd/registry.h"
@@ -219,6 +221,13 @@ TEST(Conversion, OptionsMessagesMatchTheRegistry) {
     const LossSpec* spec = FindLoss(loss.name());
     ASSERT_NE(spec, nullptr);
     EXPECT_EQ(loss.options_size(), static_cast<int>(spec->options.size()));
+    // Each library rule has the wire value of the same name.
+    ASSERT_TRUE(spec->mean_denominator_rule.has_value()) << loss.name();
+    EXPECT_EQ(v1::MeanDenominatorRule_Name(loss.mean_denominator_rule()),
+              absl::AsciiStrToUpper(absl::StrCat(
+                  "MEAN_DENOMINATOR_RULE_",
+                  MeanDenominatorRuleName(*spec->mean_denominator_rule))))
+        << loss.name();
     if (!spec->options.empty()) {
       EXPECT_EQ(loss.options_field(), loss.name());
     }
