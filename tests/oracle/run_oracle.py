@@ -16,6 +16,7 @@ LOSSD_ORACLE_SCALE multiplies the case counts.
 """
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -91,6 +92,23 @@ def main():
             cases = [generators.make_case(name, i, seed) for i in range(total)]
             done = bad = 0
             torch32 = [0, 0]  # float32 cases; PyTorch float32 misses.
+            rule = pb.MeanDenominatorRule.Name(
+                listing[name].mean_denominator_rule)[
+                    len("MEAN_DENOMINATOR_RULE_"):]
+            rule_checks = 0
+            for case in cases:
+                if case.reduction != "mean" or case.normalizer is not None:
+                    continue
+                rule_checks += 1
+                declared = reference.declared_denominator(
+                    rule, listing[name], case)
+                wanted = reference.mean_denominator(case)
+                if declared is None or not math.isclose(
+                        declared, wanted, rel_tol=1e-12, abs_tol=1e-12):
+                    failures.append(
+                        f"{name} case seed {case.seed}: {case.describe()}\n"
+                        f"    ListLosses' mean_denominator_rule {rule} gives "
+                        f"{declared}, the reference denominator is {wanted}")
             for start in range(0, total, CHUNK):
                 chunk = cases[start:start + CHUNK]
                 requests = [to_request(c, has_gradient) for c in chunk]
@@ -125,7 +143,8 @@ def main():
             counts[name] = (done, bad, fd_done, fd_bad,
                             time.monotonic() - loss_started, torch32)
             print(f"  {name:22s} {done:5d} cases, {bad} mismatches; "
-                  f"{fd_done} finite-difference checks, {fd_bad} failed "
+                  f"{fd_done} finite-difference checks, {fd_bad} failed; "
+                  f"mean rule {rule.lower()} on {rule_checks} means "
                   f"({counts[name][4]:.1f} s)", flush=True)
 
         error_done, error_failures = errors.check_errors(stub, pb)

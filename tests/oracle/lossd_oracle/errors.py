@@ -58,8 +58,19 @@ def _upper_snake(camel):
 
 def check_registry(listing, pb):
     """Every option in ListLosses is a field of the loss's options message
-    with a matching type (choices = the enum's values), and back."""
+    with a matching type (choices = the enum's values), and back; every loss
+    declares its mean's denominator rule, by elements exactly when it is
+    element-wise."""
     problems = []
+    for name, loss in listing.items():
+        rule = loss.mean_denominator_rule
+        if rule == pb.MEAN_DENOMINATOR_RULE_UNSPECIFIED:
+            problems.append(f"{name}: no mean_denominator_rule")
+        elif loss.element_wise != (
+                rule == pb.MEAN_DENOMINATOR_RULE_UNMASKED_ELEMENTS):
+            problems.append(f"{name}: element_wise {loss.element_wise} but "
+                            f"mean_denominator_rule "
+                            f"{pb.MeanDenominatorRule.Name(rule)}")
     request = pb.ComputeRequest.DESCRIPTOR
     oneof = request.oneofs_by_name["options"]
     oneof_names = {field.name for field in oneof.fields}

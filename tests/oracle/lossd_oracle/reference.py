@@ -518,6 +518,41 @@ def mean_denominator(case):
     return float((np.asarray(weight, np.float64)[labels] * valid).sum())
 
 
+def declared_denominator(rule, descriptor, case):
+    """REDUCTION_MEAN's denominator of `case` by `rule`, the name of the
+    MeanDenominatorRule that ListLosses declares for the loss (less its
+    MEAN_DENOMINATOR_RULE_ prefix), read from the contract's comments; None
+    for a rule this oracle does not know. It must equal mean_denominator():
+    that is what a client splitting a batch by the rule relies on."""
+    mask = (np.ones((), bool) if case.mask is None else case.mask != 0)
+    if rule == "UNMASKED_ELEMENTS":
+        included = np.broadcast_to(
+            mask if case.mask is None or case.mask.shape == case.input.shape
+            else np.expand_dims(mask, case.axis), case.input.shape)
+        return float(included.sum())
+    if rule not in ("TARGET_WEIGHT_SUM", "NOT_IGNORED_EXAMPLES",
+                    "UNMASKED_EXAMPLES"):
+        return None
+    example_shape = tuple(d for i, d in enumerate(case.input.shape)
+                          if i != case.axis)
+    included = np.broadcast_to(mask, example_shape)
+    class_index = (case.target.dtype.kind in "iu" and
+                   case.target.shape == example_shape)
+    if not class_index or rule == "UNMASKED_EXAMPLES":
+        return float(included.sum())
+    valid = included
+    for option in descriptor.options:
+        if option.name == "ignore_index":
+            ignore = case.options.get("ignore_index",
+                                      int(float(option.default_value)))
+            valid = included & (case.target != ignore)
+    weight = case.options.get("class_weight")
+    if rule == "NOT_IGNORED_EXAMPLES" or weight is None:
+        return float(valid.sum())
+    labels = np.where(valid, case.target, 0)
+    return float((np.asarray(weight, np.float64)[labels] * valid).sum())
+
+
 def batch_size(case):
     return case.input.shape[0] if case.input.ndim >= 2 else 1
 
