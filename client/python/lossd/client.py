@@ -239,7 +239,8 @@ class LossClient:
         self._next_lock = threading.Lock()
         self._down_until = [0.0] * len(self.targets)
         self._failures = [0] * len(self.targets)
-        self._registry = None
+        self._registry = None  # ListLosses by name, fetched once.
+        self._registry_lock = threading.Lock()
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -391,7 +392,7 @@ class LossClient:
         """
         plan = split.plan(loss, input, target, kwargs,
                           self.chunk_rows if chunk_rows is None else chunk_rows,
-                          self.chunk_bytes)
+                          self.chunk_bytes, describe=self._describe_for_split)
         if plan is not None:
             return self._compute_split(
                 plan, loss, input, target, timeout,
@@ -537,10 +538,26 @@ class LossClient:
         return {0: "UNKNOWN", 1: "SERVING", 2: "NOT_SERVING",
                 3: "SERVICE_UNKNOWN"}.get(status, "UNKNOWN")
 
+    def describe(self, loss):
+        """The lossd.v1.LossDescriptor of `loss`, or None for a loss the
+        server does not list. ListLosses is called once per client and its
+        answer kept (several targets are assumed to run one version).
+        Raises LossdError when ListLosses fails."""
+        with self._registry_lock:
+            if self._registry is None:
+                self._registry = {d.name: d for d in self.list_losses()}
+            return self._registry.get(loss)
+
+    def _describe_for_split(self, loss):
+        """describe(), or None when ListLosses fails: the call then goes
+        whole (and reports its own errors); a later call asks again."""
+        try:
+            return self.describe(loss)
+        except LossdError:
+            return None
+
     def _has_gradient(self, loss):
-        if self._registry is None:
-            self._registry = {d.name: d for d in self.list_losses()}
-        descriptor = self._registry.get(loss)
+        descriptor = self.describe(loss)
         return descriptor.has_gradient if descriptor is not None else True
 
 

@@ -8,23 +8,27 @@ options (class_weight, pos_weight, weight) go whole to every chunk.
 Exactness rests on the request's `normalizer`. The gradient of a mean is
 grad_scale / D times each row's own term, and the server computes D from
 the whole request; a chunk alone would divide by its own D. So before
-sending anything the client computes the whole batch's D, exactly as the
-library does (lib/src/*.cc MeanDenominator), and sends it to every chunk as
-`normalizer`. D is cheap to compute from the targets, mask and class weights
-alone (never from the input): a count of rows or elements, or for class
-indices with class weights a sum of float64 weights added in row order, the
-library's order. The server then multiplies every gradient by the same
-double grad_scale / D, so each gradient value is bitwise the one an
-unsplit call gives. The reduced loss is sum(chunk loss_sum) / D, equal to
-the unsplit loss up to float64 rounding (the unsplit call adds the same
-per-row losses in one running sum; here each chunk has its own).
+sending anything the client computes the whole batch's D and sends it to
+every chunk as `normalizer`. How D is counted is the loss's
+`mean_denominator_rule` in ListLosses (the library's registry declares it
+and computes every mean by it); the client fetches the registry once and
+counts by that rule from the targets, mask and class weights alone (never
+from the input): a count of examples or elements, or for class indices with
+class weights a sum of float64 weights added in row order, the library's
+order. The server then multiplies every gradient by the same double
+grad_scale / D, so each gradient value is bitwise the one an unsplit call
+gives. The reduced loss is sum(chunk loss_sum) / D, equal to the unsplit
+loss up to float64 rounding (the unsplit call adds the same per-row losses
+in one running sum; here each chunk has its own).
 
-Where that cannot be done the call is not split: an unknown loss (no rule
-for its mean), a class axis of 0 or a 1-D input (rows are not the first
-dimension), tensors given as protobuf messages (e.g. bfloat16 from
-lossd.torch), per-row tensors whose first dimension is not the batch's,
-class indices out of range (the one call reports the error), and a mean of
-nothing (D = 0, which a normalizer cannot express).
+Where that cannot be done the call is not split: a mean (without a
+normalizer) of a loss whose rule is unknown (not in the registry, a server
+that declares no rule, or a rule newer than this client), a class axis of 0
+or a 1-D input (rows are not the first dimension), tensors given as
+protobuf messages (e.g. bfloat16 from lossd.torch), per-row tensors whose
+first dimension is not the batch's, class indices out of range (the one
+call reports the error), and a mean of nothing (D = 0, which a normalizer
+cannot express).
 """
 
 import math
@@ -39,22 +43,16 @@ import numpy as np
 DEFAULT_CHUNK_BYTES = 4 << 20
 DEFAULT_CONCURRENCY = 4
 
-# How each known loss's REDUCTION_MEAN counts its denominator (the library's
-# MeanDenominator of each kernel). A loss missing here is never split under
-# a mean without a user normalizer.
-_ELEMENT_WISE = frozenset({"binary_cross_entropy", "focal", "kl_div", "mse",
-                           "l1", "huber", "smooth_l1", "poisson_nll",
-                           "hinge"})
-# Class indices: the sum of class_weight[target] over kept rows.
-_TARGET_WEIGHTED = frozenset({"cross_entropy", "nll", "poly"})
-# Kept rows, where a class index equal to ignore_index is not kept.
-_ROWS_WITH_IGNORE = frozenset({"softmax_focal", "accuracy"})
-# Kept (unmasked) rows.
-_ROWS = frozenset({"multi_margin", "classification_error"})
-KNOWN_MEAN_LOSSES = _ELEMENT_WISE | _TARGET_WEIGHTED | _ROWS_WITH_IGNORE | _ROWS
-ELEMENT_WISE_LOSSES = _ELEMENT_WISE
+# The MeanDenominatorRule values (loss_service.proto) this client counts,
+# by their names less MEAN_DENOMINATOR_RULE_, in lower case.
+UNMASKED_ELEMENTS = "unmasked_elements"
+TARGET_WEIGHT_SUM = "target_weight_sum"
+NOT_IGNORED_EXAMPLES = "not_ignored_examples"
+UNMASKED_EXAMPLES = "unmasked_examples"
+KNOWN_RULES = frozenset({UNMASKED_ELEMENTS, TARGET_WEIGHT_SUM,
+                         NOT_IGNORED_EXAMPLES, UNMASKED_EXAMPLES})
+_RULE_PREFIX = "MEAN_DENOMINATOR_RULE_"
 
-_DEFAULT_IGNORE_INDEX = -100
 _PER_ROW = ("sample_weight", "mask", "grad_output")
 
 
@@ -104,12 +102,45 @@ def _row_sum_in_order(values):
     return float(np.cumsum(values, dtype=np.float64)[-1])
 
 
-def _mean_denominator(loss, input, target, mask, class_axis, options):
-    """(D, kind) of REDUCTION_MEAN over the whole batch, or None when it
-    cannot be computed here exactly."""
+def mean_rule(descriptor):
+    """The short name of `descriptor`'s mean_denominator_rule (a
+    lossd.v1.LossDescriptor from ListLosses), or None when there is no
+    descriptor, it declares no rule, or the rule is not one this client
+    counts."""
+    if descriptor is None:
+        return None
+    field = descriptor.DESCRIPTOR.fields_by_name.get("mean_denominator_rule")
+    if field is None:  # Stubs generated before the field existed.
+        return None
+    value = field.enum_type.values_by_number.get(
+        descriptor.mean_denominator_rule)
+    if value is None or not value.name.startswith(_RULE_PREFIX):
+        return None
+    name = value.name[len(_RULE_PREFIX):].lower()
+    return name if name in KNOWN_RULES else None
+
+
+def _ignore_index(descriptor, options):
+    """The ignore_index in effect: the call's, else the loss's default as
+    ListLosses gives it; None when the loss has none (nothing is ignored).
+    Raises ValueError for a default that is not a number."""
+    for option in descriptor.options:
+        if option.name == "ignore_index":
+            value = options.get("ignore_index")
+            return int(float(option.default_value) if value is None
+                       else value)
+    return None
+
+
+def _mean_denominator(descriptor, input, target, mask, class_axis, options):
+    """(D, kind) of REDUCTION_MEAN over the whole batch by the loss's
+    declared rule, or None when it cannot be computed here exactly."""
+    rule = mean_rule(descriptor)
+    if rule is None:
+        return None
     classes = input.shape[class_axis]
     example_shape = input.shape[:class_axis] + input.shape[class_axis + 1:]
-    if loss in _ELEMENT_WISE:
+    if rule == UNMASKED_ELEMENTS:
         if mask is None:
             return float(input.size), "valid_elements"
         kept = int(np.count_nonzero(mask))
@@ -118,23 +149,23 @@ def _mean_denominator(loss, input, target, mask, class_axis, options):
         if mask.shape != example_shape:
             return None
         return float(kept * classes), "valid_elements"
-    if loss not in _TARGET_WEIGHTED | _ROWS_WITH_IGNORE | _ROWS:
-        return None
     if mask is not None and mask.shape != example_shape:
         return None
     kept = np.ones(example_shape, dtype=bool) if mask is None else mask != 0
     class_index = _is_class_index(target, input.shape)
-    if class_index and loss in _TARGET_WEIGHTED | _ROWS_WITH_IGNORE:
+    if class_index and rule in (TARGET_WEIGHT_SUM, NOT_IGNORED_EXAMPLES):
         if target.shape != example_shape:
             return None
-        ignore_index = options.get("ignore_index")
-        ignore_index = (_DEFAULT_IGNORE_INDEX if ignore_index is None
-                        else int(ignore_index))
-        kept = kept & (target != ignore_index)
+        try:
+            ignore_index = _ignore_index(descriptor, options)
+        except ValueError:
+            return None
+        if ignore_index is not None:
+            kept = kept & (target != ignore_index)
         labels = target[kept]
         if labels.size and (labels.min() < 0 or labels.max() >= classes):
             return None  # The unsplit call names the bad index.
-        if loss in _TARGET_WEIGHTED:
+        if rule == TARGET_WEIGHT_SUM:
             class_weight = options.get("class_weight")
             if class_weight is not None:
                 if _is_message(class_weight):
@@ -150,10 +181,13 @@ def _mean_denominator(loss, input, target, mask, class_axis, options):
     return float(np.count_nonzero(kept)), "valid_examples"
 
 
-def plan(loss, input, target, kwargs, chunk_rows, chunk_bytes):
+def plan(loss, input, target, kwargs, chunk_rows, chunk_bytes,
+         describe=None):
     """A Plan for compute(loss, input, target, **kwargs), or None to send it
     as one call. `chunk_rows` (rows per chunk; 0 never splits) wins over
-    `chunk_bytes` (input bytes per chunk)."""
+    `chunk_bytes` (input bytes per chunk). `describe(loss)` returns the
+    loss's LossDescriptor (ListLosses) or None; it is called only for a
+    mean that needs the loss's denominator rule."""
     if chunk_rows is not None and chunk_rows <= 0:
         return None
     if _is_message(input) or _is_message(target):
@@ -196,8 +230,9 @@ def plan(loss, input, target, kwargs, chunk_rows, chunk_bytes):
         if reduction == "batch_mean":
             found = float(rows), "batch_size"
         else:
-            found = _mean_denominator(loss, input, target, per_row.get("mask"),
-                                      class_axis, kwargs)
+            descriptor = None if describe is None else describe(loss)
+            found = _mean_denominator(descriptor, input, target,
+                                      per_row.get("mask"), class_axis, kwargs)
         if found is None or not found[0] > 0:
             return None
         denominator, kind = found

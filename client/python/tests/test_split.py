@@ -28,7 +28,8 @@ class SplitTest(support.ServerTestCase):
         """Sends the batch whole and in chunks of `chunk_rows`; asserts the
         call was split and that both answers agree."""
         self.assertIsNotNone(
-            split.plan(loss, input, target, kwargs, chunk_rows, 1 << 22),
+            split.plan(loss, input, target, kwargs, chunk_rows, 1 << 22,
+                       describe=self.client.describe),
             "the batch was expected to be split")
         whole = self.client.compute(loss, input, target, chunk_rows=0,
                                     **kwargs)
@@ -178,14 +179,107 @@ class SplitTest(support.ServerTestCase):
                                   chunk_rows=10, reduction="none",
                                   grad_output=upstream, grad_scale=0.5)
 
-    def test_every_registry_loss_has_a_mean_rule(self):
-        # A new loss must get its denominator rule in lossd.split (until
-        # then a mean of it is sent whole, which is correct but not split).
+    def test_every_registry_loss_declares_a_rule_this_client_counts(self):
+        # ListLosses says how each loss counts its mean: a loss added to the
+        # library is split with no change here, unless it brings a new rule.
         for descriptor in self.client.list_losses():
             with self.subTest(loss=descriptor.name):
-                self.assertIn(descriptor.name, split.KNOWN_MEAN_LOSSES)
+                rule = split.mean_rule(descriptor)
+                self.assertIn(rule, split.KNOWN_RULES)
                 self.assertEqual(descriptor.element_wise,
-                                 descriptor.name in split.ELEMENT_WISE_LOSSES)
+                                 rule == split.UNMASKED_ELEMENTS)
+
+    def test_the_descriptor_decides_the_denominator(self):
+        logits = self.rng.normal(size=(20, 4))
+        labels = self.rng.integers(0, 4, size=20)
+        labels[[2, 5, 11]] = -100
+        weight = np.array([0.5, 2.0, 1.0, 3.0])
+        real = self.client.describe("cross_entropy")
+        self.assertEqual(split.mean_rule(real), split.TARGET_WEIGHT_SUM)
+
+        def planned(descriptor, target=labels, **kwargs):
+            return split.plan("cross_entropy", logits, target, kwargs, 4, 0,
+                              describe=lambda loss: descriptor)
+
+        kept = labels != -100
+        self.assertEqual(planned(real).denominator, np.count_nonzero(kept))
+        self.assertEqual(planned(real, class_weight=weight).denominator,
+                         weight[labels[kept]].sum())
+        # The call's ignore_index; then -100 is a bad class for the one call.
+        relabeled = np.where(kept, labels, 3)
+        self.assertEqual(planned(real, relabeled, ignore_index=3).denominator,
+                         np.count_nonzero(relabeled != 3))
+        self.assertIsNone(planned(real, ignore_index=3))
+        # The same loss described with other rules is counted by them.
+        pb = type(real)
+        other = pb()
+        other.CopyFrom(real)
+        other.mean_denominator_rule = 4  # UNMASKED_EXAMPLES
+        self.assertEqual(split.mean_rule(other), split.UNMASKED_EXAMPLES)
+        self.assertEqual(planned(other, class_weight=weight).denominator, 20)
+        other.mean_denominator_rule = 3  # NOT_IGNORED_EXAMPLES
+        self.assertEqual(planned(other, class_weight=weight).denominator,
+                         np.count_nonzero(kept))
+        # A server that declares no rule, a rule newer than this client, no
+        # descriptor: a mean is sent whole; a sum still splits.
+        for rule in (0, 99):
+            other.mean_denominator_rule = rule
+            self.assertIsNone(split.mean_rule(other))
+            self.assertIsNone(planned(other))
+            self.assertIsNotNone(planned(other, reduction="sum"))
+        self.assertIsNone(planned(None))
+        self.assertIsNone(split.plan("cross_entropy", logits, labels, {}, 4, 0))
+
+    def test_registry_fetched_once_and_only_when_needed(self):
+        logits = self.rng.normal(size=(30, 4))
+        labels = self.rng.integers(0, 4, size=30)
+        with LossClient(self.server.target, timeout=30) as client:
+            calls = []
+            list_losses = client.list_losses
+
+            def counted(**kwargs):
+                calls.append(1)
+                return list_losses(**kwargs)
+
+            client.list_losses = counted
+            # A sum, a normalizer or one chunk need no denominator rule.
+            client.compute("cross_entropy", logits, labels, reduction="sum",
+                           chunk_rows=4)
+            client.compute("cross_entropy", logits, labels, normalizer=7.0,
+                           chunk_rows=4)
+            client.compute("cross_entropy", logits, labels, chunk_rows=30)
+            self.assertEqual(calls, [])
+            for loss, target in (("cross_entropy", labels),
+                                 ("mse", logits), ("accuracy", labels)):
+                parts = client.compute(loss, logits, target, chunk_rows=4)
+                whole = client.compute(loss, logits, target, chunk_rows=0)
+                self.assertEqual(parts.statistics.denominator,
+                                 whole.statistics.denominator)
+            self.assertEqual(calls, [1])
+
+    def test_a_failed_listing_sends_the_mean_whole(self):
+        logits = self.rng.normal(size=(30, 4)).astype(np.float32)
+        labels = self.rng.integers(0, 4, size=30)
+        with LossClient(self.server.target, timeout=30) as client:
+            def unavailable(**kwargs):
+                raise LossdError(grpc.StatusCode.UNAVAILABLE, "down")
+
+            list_losses = client.list_losses
+            client.list_losses = unavailable
+            self.assertIsNone(client._describe_for_split("cross_entropy"))
+            whole = self.client.compute("cross_entropy", logits, labels,
+                                        chunk_rows=0)
+            result = client.compute("cross_entropy", logits, labels,
+                                    chunk_rows=4, grad=True)
+            np.testing.assert_array_equal(bits(result.grad_input),
+                                          bits(whole.grad_input))
+            self.assertEqual(result.statistics.denominator_kind,
+                             "valid_examples")
+            # The next call asks again, and splits.
+            client.list_losses = list_losses
+            self.assertIsNotNone(split.plan(
+                "cross_entropy", logits, labels, {}, 4, 0,
+                describe=client._describe_for_split))
 
     def test_other_losses_under_their_means(self):
         logits = self.rng.normal(size=(45, 6))
@@ -217,7 +311,8 @@ class SplitTest(support.ServerTestCase):
         # No more rows than a chunk: one call, the same answer.
         logits = self.rng.normal(size=(5, 4)).astype(np.float32)
         labels = self.rng.integers(0, 4, size=5)
-        self.assertIsNone(split.plan("cross_entropy", logits, labels, {}, 5, 0))
+        self.assertIsNone(split.plan("cross_entropy", logits, labels, {}, 5, 0,
+                                     describe=self.client.describe))
         result = self.client.compute("cross_entropy", logits, labels,
                                      chunk_rows=5)
         self.assertEqual(result.statistics.denominator_kind, "valid_examples")
@@ -226,29 +321,36 @@ class SplitTest(support.ServerTestCase):
         logits = np.zeros((3000, 1000), np.float32)  # 12 MB: 4 MiB chunks.
         labels = np.zeros(3000, np.int64)
         plan = split.plan("cross_entropy", logits, labels, {}, None,
-                          split.DEFAULT_CHUNK_BYTES)
+                          split.DEFAULT_CHUNK_BYTES,
+                          describe=self.client.describe)
         self.assertEqual(plan.bounds[0], (0, 1048))
         self.assertEqual(plan.bounds[-1], (2096, 3000))
         self.assertIsNone(split.plan("cross_entropy", logits[:1000],
                                      labels[:1000], {}, None,
-                                     split.DEFAULT_CHUNK_BYTES))
+                                     split.DEFAULT_CHUNK_BYTES,
+                                     describe=self.client.describe))
 
     def test_not_split_when_it_cannot_be_exact(self):
         logits = self.rng.normal(size=(20, 4))
         labels = self.rng.integers(0, 4, size=20)
+        describe = self.client.describe
         # Every row ignored: a normalizer cannot be 0, the one call says NaN.
         ignored = np.full(20, -100)
-        self.assertIsNone(split.plan("cross_entropy", logits, ignored, {}, 2, 0))
+        self.assertIsNone(split.plan("cross_entropy", logits, ignored, {}, 2, 0,
+                                     describe=describe))
         self.assertTrue(np.isnan(self.client.compute(
             "cross_entropy", logits, ignored, chunk_rows=2).loss))
         # The class axis first, a 1-D input, an unknown loss's mean.
         self.assertIsNone(split.plan("cross_entropy", logits.T, labels[:4],
-                                     {"class_axis": 0}, 2, 0))
+                                     {"class_axis": 0}, 2, 0,
+                                     describe=describe))
         self.assertIsNone(split.plan("mse", logits[:, 0], logits[:, 1], {},
-                                     2, 0))
-        self.assertIsNone(split.plan("no_such_loss", logits, labels, {}, 2, 0))
+                                     2, 0, describe=describe))
+        self.assertIsNone(split.plan("no_such_loss", logits, labels, {}, 2, 0,
+                                     describe=describe))
         self.assertIsNotNone(split.plan("no_such_loss", logits, labels,
-                                        {"reduction": "sum"}, 2, 0))
+                                        {"reduction": "sum"}, 2, 0,
+                                        describe=describe))
 
     # -- errors and deadlines -------------------------------------------------
 
