@@ -190,7 +190,7 @@ class LossClient {
     this.next = 0;
     this.downUntil = this.targets.map(() => 0);
     this.failures = this.targets.map(() => 0);
-    this.registry = null;
+    this.registry = null;  // A promise of ListLosses by name, fetched once.
   }
 
   close() {
@@ -336,9 +336,10 @@ class LossClient {
    */
   async compute(loss, input, target, options = {}) {
     const {chunkRows, concurrency, ...callOptions} = options;
-    const chunkPlan = split.plan(
+    const chunkPlan = await split.plan(
         loss, input, target, callOptions,
-        chunkRows === undefined ? this.chunkRows : chunkRows, this.chunkBytes);
+        chunkRows === undefined ? this.chunkRows : chunkRows, this.chunkBytes,
+        (name) => this.describeForSplit(name, callOptions.timeout));
     if (chunkPlan !== null) {
       return this.computeSplit(
           chunkPlan, loss, input, target, callOptions,
@@ -442,13 +443,39 @@ class LossClient {
     return (await this.call('ListLosses', {}, options.timeout)).losses;
   }
 
-  async hasGradient(loss, timeout) {
+  /**
+   * The LossDescriptor of `loss`, or null for a loss the server does not
+   * list. ListLosses is called once per client and its answer kept (several
+   * targets are assumed to run one version); a failed listing rejects with
+   * its LossdError and is asked again next time.
+   */
+  async describe(loss, timeout) {
     if (this.registry === null) {
-      const losses = await this.listLosses({timeout});
-      this.registry = new Map(losses.map((l) => [l.name, l]));
+      this.registry = this.listLosses({timeout}).then(
+          (losses) => new Map(losses.map((l) => [l.name, l])),
+          (error) => {
+            this.registry = null;
+            throw error;
+          });
     }
-    const descriptor = this.registry.get(loss);
-    return descriptor === undefined ? true : descriptor.hasGradient;
+    const descriptor = (await this.registry).get(loss);
+    return descriptor === undefined ? null : descriptor;
+  }
+
+  /** describe(), or null when ListLosses fails: the call then goes whole
+   * (and reports its own errors). */
+  async describeForSplit(loss, timeout) {
+    try {
+      return await this.describe(loss, timeout);
+    } catch (error) {
+      if (error instanceof LossdError) return null;
+      throw error;
+    }
+  }
+
+  async hasGradient(loss, timeout) {
+    const descriptor = await this.describe(loss, timeout);
+    return descriptor === null ? true : descriptor.hasGradient;
   }
 }
 

@@ -5,27 +5,31 @@
 // The batch is cut along the input's first dimension; so are the per-row
 // tensors (target, sampleWeight, mask, gradOutput); per-class options go
 // whole to every chunk. The gradient of a mean is gradScale / D times each
-// row's own term, with D the whole batch's denominator: the client computes
-// D from the targets, mask and class weights exactly as the library does
-// (a count, or a sum of class weights added in row order in doubles) and
-// sends it to every chunk as `normalizer`, so every gradient value is
-// bitwise the unsplit call's. The loss is sum(chunk lossSum) / D, equal up
-// to float64 rounding. Where that cannot be done (an unknown loss under a
-// mean, class axis 0, a 1-D input, 16-bit input, per-row tensors of another
-// first dimension, class indices out of range, a mean of nothing) the batch
-// goes as one call. The same rules as client/python/lossd/split.py.
+// row's own term, with D the whole batch's denominator: the client counts D
+// from the targets, mask and class weights by the loss's
+// meanDenominatorRule, which ListLosses declares (fetched once per client),
+// exactly as the library does (a count, or a sum of class weights added in
+// row order in doubles), and sends it to every chunk as `normalizer`, so
+// every gradient value is bitwise the unsplit call's. The loss is
+// sum(chunk lossSum) / D, equal up to float64 rounding. Where that cannot be
+// done (a mean of a loss whose rule is unknown: not listed, not declared by
+// the server, or newer than this client; class axis 0, a 1-D input, 16-bit
+// input, per-row tensors of another first dimension, class indices out of
+// range, a mean of nothing) the batch goes as one call. The same rules as
+// client/python/lossd/split.py.
 
 const DEFAULT_CHUNK_BYTES = 4 << 20;
 const DEFAULT_CONCURRENCY = 4;
-const DEFAULT_IGNORE_INDEX = -100;
 
-const ELEMENT_WISE = new Set(['binary_cross_entropy', 'focal', 'kl_div', 'mse',
-  'l1', 'huber', 'smooth_l1', 'poisson_nll', 'hinge']);
-const TARGET_WEIGHTED = new Set(['cross_entropy', 'nll', 'poly']);
-const ROWS_WITH_IGNORE = new Set(['softmax_focal', 'accuracy']);
-const ROWS = new Set(['multi_margin', 'classification_error']);
-const KNOWN_MEAN_LOSSES = new Set(
-    [...ELEMENT_WISE, ...TARGET_WEIGHTED, ...ROWS_WITH_IGNORE, ...ROWS]);
+// The MeanDenominatorRule values (loss_service.proto) this client counts, by
+// their names less MEAN_DENOMINATOR_RULE_, in lower case.
+const UNMASKED_ELEMENTS = 'unmasked_elements';
+const TARGET_WEIGHT_SUM = 'target_weight_sum';
+const NOT_IGNORED_EXAMPLES = 'not_ignored_examples';
+const UNMASKED_EXAMPLES = 'unmasked_examples';
+const KNOWN_RULES = new Set([UNMASKED_ELEMENTS, TARGET_WEIGHT_SUM,
+  NOT_IGNORED_EXAMPLES, UNMASKED_EXAMPLES]);
+const RULE_PREFIX = 'MEAN_DENOMINATOR_RULE_';
 const PER_ROW = ['sampleWeight', 'mask', 'gradOutput'];
 
 /** {data, shape, dtype} of a tensor argument, or null if it is not one. */
@@ -63,8 +67,36 @@ function isClassIndex(target, inputShape) {
 const option = (options, camel, snake) =>
   options[camel] !== undefined ? options[camel] : options[snake];
 
-/** [D, kind] of REDUCTION_MEAN over the whole batch, or null. */
-function meanDenominator(loss, input, target, mask, classAxis, options) {
+/**
+ * The short name of a LossDescriptor's meanDenominatorRule
+ * ('target_weight_sum'), or null when there is no descriptor, it declares
+ * no rule, or the rule is not one this client counts.
+ */
+function meanRule(descriptor) {
+  if (descriptor === undefined || descriptor === null) return null;
+  const value = descriptor.meanDenominatorRule;
+  if (typeof value !== 'string' || !value.startsWith(RULE_PREFIX)) return null;
+  const name = value.slice(RULE_PREFIX.length).toLowerCase();
+  return KNOWN_RULES.has(name) ? name : null;
+}
+
+/** The ignoreIndex in effect: the call's, else the loss's default as
+ * ListLosses gives it; undefined when the loss has none (nothing is
+ * ignored), NaN when the default is not a number. */
+function ignoreIndexOf(descriptor, options) {
+  const declared = (descriptor.options || []).find(
+      (o) => o.name === 'ignore_index');
+  if (declared === undefined) return undefined;
+  const given = option(options, 'ignoreIndex', 'ignore_index');
+  return given === undefined || given === null ?
+      Number(declared.defaultValue) : Number(given);
+}
+
+/** [D, kind] of REDUCTION_MEAN over the whole batch by the loss's declared
+ * rule, or null. */
+function meanDenominator(descriptor, input, target, mask, classAxis, options) {
+  const rule = meanRule(descriptor);
+  if (rule === null) return null;
   const classes = input.shape[classAxis];
   const exampleShape = input.shape.filter((_, i) => i !== classAxis);
   const inputSize = input.data.length;
@@ -73,7 +105,7 @@ function meanDenominator(loss, input, target, mask, classAxis, options) {
     for (let i = 0; i < data.length; ++i) count += data[i] ? 1 : 0;
     return count;
   };
-  if (ELEMENT_WISE.has(loss)) {
+  if (rule === UNMASKED_ELEMENTS) {
     if (mask === null) return [inputSize, 'valid_elements'];
     if (sameShape(mask.shape, input.shape)) {
       return [countNonzero(mask.data), 'valid_elements'];
@@ -81,18 +113,16 @@ function meanDenominator(loss, input, target, mask, classAxis, options) {
     if (!sameShape(mask.shape, exampleShape)) return null;
     return [countNonzero(mask.data) * classes, 'valid_elements'];
   }
-  if (!KNOWN_MEAN_LOSSES.has(loss)) return null;
   if (mask !== null && !sameShape(mask.shape, exampleShape)) return null;
   const examples = exampleShape.reduce((p, s) => p * s, 1);
   const kept = (i) => mask === null || Boolean(mask.data[i]);
   if (isClassIndex(target, input.shape) &&
-      (TARGET_WEIGHTED.has(loss) || ROWS_WITH_IGNORE.has(loss))) {
+      (rule === TARGET_WEIGHT_SUM || rule === NOT_IGNORED_EXAMPLES)) {
     if (!sameShape(target.shape, exampleShape)) return null;
-    const ignore = option(options, 'ignoreIndex', 'ignore_index');
-    const ignoreIndex = ignore === undefined || ignore === null ?
-        DEFAULT_IGNORE_INDEX : Number(ignore);
+    const ignoreIndex = ignoreIndexOf(descriptor, options);
+    if (Number.isNaN(ignoreIndex)) return null;
     let weight = null;
-    if (TARGET_WEIGHTED.has(loss)) {
+    if (rule === TARGET_WEIGHT_SUM) {
       const classWeight = asTensor(option(options, 'classWeight', 'class_weight'));
       if (classWeight !== null) {
         if (classWeight.data.length !== classes) return null;
@@ -122,11 +152,15 @@ function reductionName(reduction) {
 }
 
 /**
- * How to split compute(loss, input, target, options), or null to send it
- * whole: {rows, bounds: [[start, stop]...], normalizer, denominator,
- * denominatorKind}. chunkRows (0: never) wins over chunkBytes.
+ * How to split compute(loss, input, target, options): resolves to null to
+ * send it whole, else {rows, bounds: [[start, stop]...], normalizer,
+ * denominator, denominatorKind}. chunkRows (0: never) wins over chunkBytes.
+ * `describe(loss)` resolves to the loss's LossDescriptor (ListLosses) or
+ * null; it is called only for a mean that needs the loss's denominator
+ * rule.
  */
-function plan(loss, input, target, options, chunkRows, chunkBytes) {
+async function plan(loss, input, target, options, chunkRows, chunkBytes,
+                    describe = null) {
   if (chunkRows !== undefined && chunkRows !== null && chunkRows <= 0) {
     return null;
   }
@@ -169,8 +203,11 @@ function plan(loss, input, target, options, chunkRows, chunkBytes) {
   } else if (normalizer !== undefined && normalizer !== null) {
     [denominator, denominatorKind] = [Number(normalizer), 'normalizer'];
   } else {
+    const descriptor = reduction === 'batch_mean' || describe === null ?
+        null : await describe(loss);
     const found = reduction === 'batch_mean' ? [rows, 'batch_size'] :
-        meanDenominator(loss, x, y, perRow.mask || null, classAxis, options);
+        meanDenominator(descriptor, x, y, perRow.mask || null, classAxis,
+                        options);
     if (found === null || !(found[0] > 0)) return null;
     [denominator, denominatorKind] = found;
     normalizer = denominator;
@@ -210,6 +247,7 @@ function chunkArguments(input, target, options, chunkPlan, start, stop) {
 }
 
 module.exports = {
-  DEFAULT_CHUNK_BYTES, DEFAULT_CONCURRENCY, ELEMENT_WISE, KNOWN_MEAN_LOSSES,
-  chunkArguments, plan,
+  DEFAULT_CHUNK_BYTES, DEFAULT_CONCURRENCY, KNOWN_RULES, NOT_IGNORED_EXAMPLES,
+  TARGET_WEIGHT_SUM, UNMASKED_ELEMENTS, UNMASKED_EXAMPLES, chunkArguments,
+  meanRule, plan,
 };

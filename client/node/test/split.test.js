@@ -48,9 +48,12 @@ test('split compute', async (t) => {
     server.cleanup();
   });
 
+  const describe = (loss) => client.describe(loss);
+
   async function assertSplitMatches(loss, input, target, options) {
     const {chunkRows, concurrency = 3, ...rest} = options;
-    assert.notEqual(split.plan(loss, input, target, rest, chunkRows, 1 << 22),
+    assert.notEqual(await split.plan(loss, input, target, rest, chunkRows,
+                                     1 << 22, describe),
                     null, 'the batch was expected to be split');
     const whole = await client.compute(loss, input, target,
                                        {...rest, chunkRows: 0});
@@ -160,6 +163,29 @@ test('split compute', async (t) => {
     }
   });
 
+  await t.test('the other losses under their means', async () => {
+    const rows = 45;
+    const logits = normal(rows * 6, Float64Array);
+    const labels = labelsOf(rows, 6);
+    labels[3] = -100;
+    const mask = Uint8Array.from({length: rows}, () => (random() < 0.8 ? 1 : 0));
+    const logProbabilities = Float64Array.from(logits);
+    for (let r = 0; r < rows; ++r) {
+      const row = logProbabilities.subarray(r * 6, r * 6 + 6);
+      const total = Math.log(row.reduce((sum, x) => sum + Math.exp(x), 0));
+      for (let c = 0; c < 6; ++c) row[c] -= total;
+    }
+    for (const loss of ['nll', 'poly', 'softmax_focal', 'multi_margin',
+                        'accuracy', 'classification_error']) {
+      const input = {data: loss === 'nll' ? logProbabilities : logits,
+                     shape: [rows, 6]};
+      // The losses without ignore_index take only valid classes.
+      const target = ['multi_margin', 'classification_error'].includes(loss) ?
+          labels.map((label) => (label < 0 ? 0 : label)) : labels;
+      await assertSplitMatches(loss, input, target, {chunkRows: 7, mask});
+    }
+  });
+
   await t.test('a user normalizer and grad_output pass through', async () => {
     const logits = {data: normal(64 * 8), shape: [64, 8]};
     const labels = labelsOf(64, 8);
@@ -178,17 +204,122 @@ test('split compute', async (t) => {
                                labelsOf(rows, 4), {chunkRows, concurrency});
     }
     const logits = {data: normal(20), shape: [5, 4]};
-    assert.equal(split.plan('cross_entropy', logits, labelsOf(5, 4), {}, 5, 0),
-                 null);
-    assert.equal(split.plan('cross_entropy', logits, new Int32Array(5).fill(-100),
-                            {}, 2, 0), null, 'a mean of nothing is not split');
+    assert.equal(await split.plan('cross_entropy', logits, labelsOf(5, 4), {},
+                                  5, 0, describe), null);
+    assert.equal(await split.plan('cross_entropy', logits,
+                                  new Int32Array(5).fill(-100), {}, 2, 0,
+                                  describe),
+                 null, 'a mean of nothing is not split');
   });
 
-  await t.test('every registry loss has a mean rule', async () => {
+  await t.test('every registry loss declares a rule this client counts',
+               async () => {
+    // ListLosses says how each loss counts its mean: a loss added to the
+    // library is split with no change here, unless it brings a new rule.
     for (const descriptor of await client.listLosses()) {
-      assert.ok(split.KNOWN_MEAN_LOSSES.has(descriptor.name), descriptor.name);
-      assert.equal(descriptor.elementWise, split.ELEMENT_WISE.has(descriptor.name),
+      const rule = split.meanRule(descriptor);
+      assert.ok(split.KNOWN_RULES.has(rule), `${descriptor.name}: ${rule}`);
+      assert.equal(descriptor.elementWise, rule === split.UNMASKED_ELEMENTS,
                    descriptor.name);
+    }
+  });
+
+  await t.test('the descriptor decides the denominator', async () => {
+    const logits = {data: normal(20 * 4, Float64Array), shape: [20, 4]};
+    const labels = labelsOf(20, 4);
+    for (const i of [2, 5, 11]) labels[i] = -100;
+    const classWeight = new Float64Array([0.5, 2, 1, 3]);
+    const real = await client.describe('cross_entropy');
+    assert.equal(split.meanRule(real), split.TARGET_WEIGHT_SUM);
+    const planned = (descriptor, options = {}, target = labels) =>
+      split.plan('cross_entropy', logits, target, options, 4, 0,
+                 async () => descriptor);
+    let kept = 0;
+    let weighted = 0;
+    for (const label of labels) {
+      if (label === -100) continue;
+      kept += 1;
+      weighted += classWeight[label];
+    }
+    assert.equal((await planned(real)).denominator, kept);
+    assert.equal((await planned(real, {classWeight})).denominator, weighted);
+    // The call's ignoreIndex; then -100 is a bad class for the one call.
+    const relabeled = labels.map((label) => (label === -100 ? 3 : label));
+    assert.equal((await planned(real, {ignoreIndex: 3}, relabeled)).denominator,
+                 relabeled.filter((label) => label !== 3).length);
+    assert.equal(await planned(real, {ignoreIndex: 3}), null);
+    // The same loss described with other rules is counted by them.
+    const as = (rule) => ({...real, meanDenominatorRule: rule});
+    assert.equal((await planned(as('MEAN_DENOMINATOR_RULE_UNMASKED_EXAMPLES'),
+                                {classWeight})).denominator, 20);
+    assert.equal((await planned(as('MEAN_DENOMINATOR_RULE_NOT_IGNORED_EXAMPLES'),
+                                {classWeight})).denominator, kept);
+    // No rule declared, a rule newer than this client, no descriptor: a mean
+    // goes whole; a sum still splits.
+    for (const rule of ['MEAN_DENOMINATOR_RULE_UNSPECIFIED', 99,
+                        'MEAN_DENOMINATOR_RULE_FROM_THE_FUTURE']) {
+      assert.equal(split.meanRule(as(rule)), null);
+      assert.equal(await planned(as(rule)), null);
+      assert.notEqual(await planned(as(rule), {reduction: 'sum'}), null);
+    }
+    assert.equal(await planned(null), null);
+    assert.equal(await split.plan('cross_entropy', logits, labels, {}, 4, 0),
+                 null);
+  });
+
+  await t.test('the registry is fetched once, only when needed', async () => {
+    const counting = new LossClient(server.target, {timeout: 30});
+    try {
+      let calls = 0;
+      const listLosses = counting.listLosses.bind(counting);
+      counting.listLosses = (options) => {
+        calls += 1;
+        return listLosses(options);
+      };
+      const logits = {data: normal(30 * 4, Float64Array), shape: [30, 4]};
+      const labels = labelsOf(30, 4);
+      // A sum, a normalizer or one chunk need no denominator rule.
+      await counting.compute('cross_entropy', logits, labels,
+                             {reduction: 'sum', chunkRows: 4});
+      await counting.compute('cross_entropy', logits, labels,
+                             {normalizer: 7, chunkRows: 4});
+      await counting.compute('cross_entropy', logits, labels, {chunkRows: 30});
+      assert.equal(calls, 0);
+      await Promise.all([['cross_entropy', labels], ['mse', logits],
+                         ['accuracy', labels]].map(async ([loss, target]) => {
+        const parts = await counting.compute(loss, logits, target, {chunkRows: 4});
+        const whole = await counting.compute(loss, logits, target, {chunkRows: 0});
+        assert.equal(parts.statistics.denominator, whole.statistics.denominator);
+      }));
+      assert.equal(calls, 1);
+    } finally {
+      counting.close();
+    }
+  });
+
+  await t.test('a failed listing sends the mean whole', async () => {
+    const failing = new LossClient(server.target, {timeout: 30});
+    try {
+      const listLosses = failing.listLosses.bind(failing);
+      failing.listLosses = async () => {
+        throw new LossdError(grpc.status.UNAVAILABLE, 'down');
+      };
+      const logits = {data: normal(30 * 4), shape: [30, 4]};
+      const labels = labelsOf(30, 4);
+      assert.equal(await failing.describeForSplit('cross_entropy'), null);
+      const whole = await client.compute('cross_entropy', logits, labels,
+                                         {chunkRows: 0});
+      const result = await failing.compute('cross_entropy', logits, labels,
+                                           {chunkRows: 4, grad: true});
+      sameBits(result.gradInput, whole.gradInput, 'gradInput');
+      assert.equal(result.statistics.denominatorKind, 'valid_examples');
+      // The next call asks again, and splits.
+      failing.listLosses = listLosses;
+      assert.notEqual(await split.plan('cross_entropy', logits, labels, {}, 4, 0,
+                                       (loss) => failing.describeForSplit(loss)),
+                      null);
+    } finally {
+      failing.close();
     }
   });
 
