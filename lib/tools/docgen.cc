@@ -73,13 +73,17 @@ std::string Generate() {
          "Generated from the loss registry (`lib/src`); ListLosses returns "
          "the same facts.\n\n";
   out << "| loss | targets | input kinds (default first) | output per | "
-         "gradient | target gradient |\n|---|---|---|---|---|---|\n";
+         "mean denominator | gradient | target gradient "
+         "|\n|---|---|---|---|---|---|---|\n";
   for (const lossd::LossSpec& loss : lossd::AllLosses()) {
     out << "| [`" << loss.name << "`](#" << loss.name << ") | "
         << Names(loss.target_kinds, lossd::TargetKindName) << " | "
         << Names(loss.input_kinds, lossd::InputKindName) << " | "
         << (loss.element_wise ? "element" : "example") << " | "
-        << (loss.has_gradient ? "yes" : "no") << " | "
+        << (loss.mean_denominator_rule
+                ? lossd::MeanDenominatorRuleName(*loss.mean_denominator_rule)
+                : "none declared")
+        << " | " << (loss.has_gradient ? "yes" : "no") << " | "
         << (loss.has_target_gradient ? "yes" : "no") << " |\n";
   }
   for (const lossd::LossSpec& loss : lossd::AllLosses()) {
