@@ -322,5 +322,9 @@ int main(int argc, char** argv) {
   // takes many per call) also tracks lock order for deadlock reports, a debug
   // aid that cost a fifth of the server's CPU per small request.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  return Run();
+  const int exit_code = Run();
+  // Log lines are written by a background thread: the last ones ("stopped",
+  // or why lossd could not start) must be out before the process is.
+  lossd::server::FlushLogging();
+  return exit_code;
 }

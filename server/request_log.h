@@ -1,4 +1,6 @@
 // One log line per request, as text (key=value) or JSON, through spdlog.
+// Lines are written to stderr by a background thread (BatchedLogSink), so
+// logging costs a request no system call; FlushLogging() before exit.
 
 #ifndef LOSSD_SERVER_REQUEST_LOG_H_
 #define LOSSD_SERVER_REQUEST_LOG_H_
@@ -15,7 +17,15 @@ enum class LogFormat { kText, kJson };
 
 // Configures the default spdlog logger (stderr) for `format` and `level`
 // ("debug", "info", "warn", "error"). Returns false for an unknown level.
+// A line reaches stderr within about 10 ms of being logged, in order; if
+// stderr does not keep up, lines past a bounded backlog are dropped and a
+// warn line says how many.
 bool ConfigureLogging(LogFormat format, absl::string_view level);
+
+// Writes every line logged so far to stderr before it returns. lossd calls
+// it before exiting, on every path; lines still pending when the process is
+// killed (SIGKILL, a crash) are lost. Thread-safe.
+void FlushLogging();
 
 enum class LogLevel { kInfo, kWarning, kError };
 

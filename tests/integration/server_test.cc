@@ -11,6 +11,9 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "lossd/v1/loss_service.grpc.pb.h"
@@ -21,6 +24,7 @@ namespace lossd::testing {
 namespace {
 
 using ::testing::DoubleNear;
+using ::testing::HasSubstr;
 using ::testing::Pointwise;
 
 v1::Tensor RawFloats(std::vector<int64_t> shape,
@@ -278,6 +282,58 @@ TEST_F(ServerTest, HealthServesThenSigtermExitsZero) {
   ASSERT_TRUE(status.ok()) << status.status();
   EXPECT_TRUE(WIFEXITED(*status));
   EXPECT_EQ(WEXITSTATUS(*status), 0);
+}
+
+// Request lines are written by a background thread, a few milliseconds
+// after the call: one appears without the server stopping.
+TEST_F(ServerTest, ARequestIsLoggedWhileTheServerRuns) {
+  v1::ComputeRequest request = ShiftedRequest(1);
+  request.set_request_id("logged-while-running");
+  v1::ComputeResponse response;
+  ASSERT_TRUE(Call(request, &response).ok());
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (
+      !absl::StrContains(server_->Log(), "request_id=logged-while-running") &&
+      absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_THAT(
+      server_->Log(),
+      HasSubstr("method=Compute loss=cross_entropy shape=[1,2] code=0"));
+  EXPECT_THAT(server_->Log(), HasSubstr("request_id=logged-while-running"));
+}
+
+// One line per call, failures included, in the order of the calls; and the
+// lines still pending when SIGTERM comes are written before lossd exits,
+// its last line "stopped".
+TEST_F(ServerTest, EveryCallIsLoggedInOrderByTheTimeSigtermExits) {
+  constexpr int kCalls = 300;
+  v1::ComputeResponse response;
+  for (int i = 0; i < kCalls; ++i) {
+    v1::ComputeRequest request = ShiftedRequest(1);
+    request.set_request_id(absl::StrCat("ordered-", i));
+    const bool refused = i % 50 == 49;
+    if (refused) request.set_loss("no_such_loss");
+    EXPECT_EQ(Call(request, &response).error_code(),
+              refused ? grpc::StatusCode::NOT_FOUND : grpc::StatusCode::OK);
+  }
+  absl::StatusOr<int> status = server_->SignalAndWait(SIGTERM, 15);
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_EQ(WEXITSTATUS(*status), 0);
+  const std::vector<std::string> lines =
+      absl::StrSplit(server_->Log(), '\n', absl::SkipEmpty());
+  int next = 0;
+  for (const std::string& line : lines) {
+    if (!absl::StrContains(line, "request_id=ordered-")) continue;
+    const bool refused = next % 50 == 49;
+    EXPECT_THAT(line,
+                HasSubstr(absl::StrCat("request_id=ordered-", next, " ")));
+    EXPECT_THAT(line, HasSubstr(refused ? "code=5" : "code=0"));
+    ++next;
+  }
+  EXPECT_EQ(next, kCalls);
+  ASSERT_FALSE(lines.empty());
+  EXPECT_THAT(lines.back(), HasSubstr(" I stopped"));
 }
 
 TEST_F(ServerTest, SigtermLetsInFlightStreamFinish) {
