@@ -276,8 +276,11 @@ TEST(MeanDenominatorRule, SplitBatchesRecombineExactly) {
           RunLoss(c.Request(spec, Reduction::kMean, true));
       std::vector<double> grad;
       double loss_sum = 0;
-      for (const auto& [begin, end] : {std::pair<int64_t, int64_t>{0, 3},
-                                       std::pair<int64_t, int64_t>{3, kRows}}) {
+      for (const auto& bounds : {std::pair<int64_t, int64_t>{0, 3},
+                                 std::pair<int64_t, int64_t>{3, kRows}}) {
+        // Plain names, not a structured binding: clang 14 cannot capture
+        // one in the lambda below.
+        const int64_t begin = bounds.first, end = bounds.second;
         const int64_t rows = end - begin;
         auto rows_of = [&](const auto& tensor) {
           auto part = tensor;
