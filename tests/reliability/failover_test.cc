@@ -115,8 +115,10 @@ TEST(Failover, SigkillOfOneReplicaOfThreeCostsNoCall) {
   EXPECT_EQ(mismatched, 0);
   EXPECT_EQ(row["refused_as_expected"], 0);
   // The killed replica served part of the run, and only part of it; the
-  // survivors carried the rest.
-  EXPECT_GE(killed_after, kAnsweredBeforeKill);
+  // survivors carried the rest. Its log counts an answer when the answer is
+  // written, the client when it arrives: up to kConcurrency answers logged
+  // before the kill may never arrive (and were retried elsewhere).
+  EXPECT_GE(killed_after, kAnsweredBeforeKill - kConcurrency);
   EXPECT_LT(killed_after, kRequests / 2);
   int64_t total = 0;
   for (const auto& [peer, count] : row["answered_by"].items()) {
