@@ -41,7 +41,7 @@ std::string Range(const v1::OptionDescriptor& option) {
 
 void PrintTables(const v1::ListLossesResponse& response) {
   TextTable losses({"LOSS", "TARGETS", "INPUTS (first = default)", "GRADIENT",
-                    "PER", "DESCRIPTION"});
+                    "PER", "MEAN DIVIDES BY", "DESCRIPTION"});
   TextTable options(
       {"LOSS", "OPTION", "TYPE", "DEFAULT", "RANGE", "DESCRIPTION"});
   for (const v1::LossDescriptor& loss : response.losses()) {
@@ -58,7 +58,11 @@ void PrintTables(const v1::ListLossesResponse& response) {
     losses.AddRow(
         {loss.name(), absl::StrJoin(targets, ", "), absl::StrJoin(inputs, ", "),
          loss.has_gradient() ? "yes" : "no",
-         loss.element_wise() ? "element" : "example", loss.description()});
+         loss.element_wise() ? "element" : "example",
+         ShortEnumName(
+             v1::MeanDenominatorRule_Name(loss.mean_denominator_rule()),
+             "MEAN_DENOMINATOR_RULE_"),
+         loss.description()});
     for (const v1::OptionDescriptor& option : loss.options()) {
       options.AddRow(
           {loss.name(), option.name(),

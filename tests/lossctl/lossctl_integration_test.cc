@@ -82,7 +82,8 @@ TEST_F(LossctlTest, ListPrintsTheRegistryWithOptions) {
   for (const char* expected :
        {"cross_entropy", "binary_cross_entropy", "mse", "classification_error",
         "class_index, probabilities", "label_smoothing", "[0, 1]",
-        "ignore_index", "pos_weight"}) {
+        "ignore_index", "pos_weight", "target_weight_sum",
+        "unmasked_elements"}) {
     EXPECT_THAT(result.out, HasSubstr(expected));
   }
 }
