@@ -91,6 +91,28 @@ std::function<absl::Status()> Interrupt(grpc::ServerContextBase* context,
   };
 }
 
+// A request line's level, as go-grpc-middleware's logging defaults (which
+// log pipelines expect): the caller's own mistakes and successes at info,
+// refusals and timeouts at warn, the server's faults at error.
+LogLevel LevelOf(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::OK:
+    case grpc::StatusCode::CANCELLED:
+    case grpc::StatusCode::INVALID_ARGUMENT:
+    case grpc::StatusCode::NOT_FOUND:
+    case grpc::StatusCode::ALREADY_EXISTS:
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return LogLevel::kInfo;
+    case grpc::StatusCode::UNKNOWN:
+    case grpc::StatusCode::UNIMPLEMENTED:
+    case grpc::StatusCode::INTERNAL:
+    case grpc::StatusCode::DATA_LOSS:
+      return LogLevel::kError;
+    default:
+      return LogLevel::kWarning;
+  }
+}
+
 void LogRequest(absl::string_view method,
                 const grpc::ServerContextBase& context,
                 const v1::ComputeRequest& request,
@@ -98,14 +120,15 @@ void LogRequest(absl::string_view method,
                 Clock::time_point start) {
   const double seconds =
       std::chrono::duration<double>(Clock::now() - start).count();
-  LogEvent("request", {{"method", std::string(method)},
-                       {"loss", request.loss()},
-                       {"shape", ShapeText(request.input())},
-                       {"code", std::to_string(status.error_code())},
-                       {"seconds", absl::StrFormat("%.6f", seconds)},
-                       {"request_id", request_id},
-                       {"peer", context.peer()},
-                       {"error", status.error_message()}});
+  LogEvent(LevelOf(status.error_code()), "request",
+           {{"method", std::string(method)},
+            {"loss", request.loss()},
+            {"shape", ShapeText(request.input())},
+            {"code", std::to_string(status.error_code())},
+            {"seconds", absl::StrFormat("%.6f", seconds)},
+            {"request_id", request_id},
+            {"peer", context.peer()},
+            {"error", status.error_message()}});
 }
 
 // What a call that arrives after SIGTERM gets.

@@ -7,12 +7,16 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "lossd/v1/loss_service.grpc.pb.h"
@@ -98,6 +102,34 @@ TEST_F(LimitsTest, PerRequestLimitsRefuseBeforeComputing) {
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_NEAR(response.loss(), std::log(1000.0), 1e-6);
   ExpectAnswering();
+}
+
+// A request's log line carries its level: a refusal is something an operator
+// watching warnings should see, a caller's bad request is not.
+TEST_F(LimitsTest, RequestLinesAreLoggedAtTheLevelOfTheirCode) {
+  Start({"--log_level=info", "--max_elements=10000"});
+  v1::ComputeResponse response;
+  ASSERT_TRUE(Call(UniformRequest(10, 1000), &response).ok());
+  ExpectRefused(Call(UniformRequest(11, 1000), &response), "max_elements");
+  EXPECT_EQ(
+      Call(UniformRequest(10, 1000, "no_such_loss"), &response).error_code(),
+      grpc::StatusCode::NOT_FOUND);
+  // Lines reach stderr within about 10 ms.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // "<time> <level letter> request method=Compute ... code=<n> ...".
+  std::map<std::string, std::string> level_by_code;
+  for (absl::string_view line : absl::StrSplit(server_->Log(), '\n')) {
+    std::vector<absl::string_view> words = absl::StrSplit(line, ' ');
+    if (words.size() < 3 || words[2] != "request") continue;
+    for (absl::string_view word : words) {
+      if (absl::ConsumePrefix(&word, "code=")) {
+        level_by_code[std::string(word)] = std::string(words[1]);
+      }
+    }
+  }
+  EXPECT_EQ(level_by_code["0"], "I");  // OK
+  EXPECT_EQ(level_by_code["5"], "I");  // NOT_FOUND: the caller's mistake
+  EXPECT_EQ(level_by_code["8"], "W");  // RESOURCE_EXHAUSTED
 }
 
 TEST_F(LimitsTest, ARequestLargerThanTheInFlightBytesAloneIsRefused) {
