@@ -203,6 +203,7 @@ int Run() {
   // its queue.
   lossd::server::ComputePool pool(/*threads=*/0);
   lossd::server::Metrics metrics;  // Outlives the server, which records here.
+  metrics.ReportDroppedLogLines(&lossd::server::DroppedLogLines);
   lossd::server::LossServiceImpl service(std::move(authenticator), &admission,
                                          &pool, &metrics);
   grpc::ServerBuilder builder;

@@ -8,9 +8,12 @@
 #include <atomic>
 #include <chrono>
 #include <exception>
+#include <functional>
 #include <sstream>
+#include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
@@ -22,11 +25,13 @@
 #include "grpcpp/grpcpp.h"
 #include "lossd/registry.h"
 #include "lossd/v1/loss_service.pb.h"
+#include "prometheus/collectable.h"
 #include "prometheus/counter.h"
 #include "prometheus/exposer.h"
 #include "prometheus/family.h"
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
+#include "prometheus/metric_family.h"
 #include "prometheus/registry.h"
 #include "prometheus/text_serializer.h"
 
@@ -166,6 +171,35 @@ struct MethodMetrics {
   std::array<std::atomic<prometheus::Counter*>, kCodeNames.size()> handled{};
 };
 
+// A counter kept elsewhere, read at each scrape.
+class ExternalCounter final : public prometheus::Collectable {
+ public:
+  ExternalCounter(std::string name, std::string help)
+      : name_(std::move(name)), help_(std::move(help)) {}
+
+  void SetSource(std::function<int64_t()> source) {
+    absl::MutexLock lock(&mutex_);
+    source_ = std::move(source);
+  }
+
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    absl::MutexLock lock(&mutex_);
+    if (source_ == nullptr) return {};
+    prometheus::MetricFamily family;
+    family.name = name_;
+    family.help = help_;
+    family.type = prometheus::MetricType::Counter;
+    family.metric.emplace_back().counter.value = static_cast<double>(source_());
+    return {family};
+  }
+
+ private:
+  const std::string name_;
+  const std::string help_;
+  mutable absl::Mutex mutex_;
+  std::function<int64_t()> source_ ABSL_GUARDED_BY(mutex_);
+};
+
 struct Metrics::State {
   std::shared_ptr<prometheus::Registry> registry =
       std::make_shared<prometheus::Registry>();
@@ -233,6 +267,11 @@ struct Metrics::State {
           .Name("lossd_build_info")
           .Help("Always 1; the labels say which build is running.")
           .Register(*registry);
+
+  std::shared_ptr<ExternalCounter> dropped_log_lines =
+      std::make_shared<ExternalCounter>(
+          "lossd_log_lines_dropped_total",
+          "Log lines dropped because standard error did not keep up.");
 
   std::unique_ptr<prometheus::Exposer> exposer;
   std::string exposer_host;  // Where this process reaches the exposer.
@@ -447,6 +486,7 @@ absl::StatusOr<int> Metrics::Serve(const std::string& address) {
   try {
     auto exposer = std::make_unique<prometheus::Exposer>(address);
     exposer->RegisterCollectable(state_->registry);
+    exposer->RegisterCollectable(state_->dropped_log_lines);
     const std::vector<int> ports = exposer->GetListeningPorts();
     if (ports.empty()) {
       return absl::UnavailableError(
@@ -471,9 +511,18 @@ void Metrics::CountRefusal(absl::string_view limit) {
   state_->refused.Add({{"limit", std::string(limit)}}).Increment();
 }
 
+void Metrics::ReportDroppedLogLines(std::function<int64_t()> count) {
+  state_->dropped_log_lines->SetSource(std::move(count));
+}
+
 std::string Metrics::Text() const {
+  std::vector<prometheus::MetricFamily> families = state_->registry->Collect();
+  for (prometheus::MetricFamily& family :
+       state_->dropped_log_lines->Collect()) {
+    families.push_back(std::move(family));
+  }
   std::ostringstream out;
-  prometheus::TextSerializer().Serialize(out, state_->registry->Collect());
+  prometheus::TextSerializer().Serialize(out, families);
   return out.str();
 }
 

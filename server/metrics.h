@@ -13,12 +13,15 @@
 //   lossd_request_bytes_total / lossd_response_bytes_total{grpc_method}
 //   lossd_request_size_bytes{grpc_method}                   (histogram)
 //   lossd_refused_requests_total{limit}   (refused by admission limits)
+//   lossd_log_lines_dropped_total         (the request log's backlog full)
 //   lossd_build_info{version}                                (always 1)
 // docs/OPERATIONS.md lists them with their meaning.
 
 #ifndef LOSSD_SERVER_METRICS_H_
 #define LOSSD_SERVER_METRICS_H_
 
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -49,6 +52,11 @@ class Metrics {
   // Counts a request refused by admission for `limit` (the flag's name,
   // e.g. "max_concurrent_requests"). Thread-safe.
   void CountRefusal(absl::string_view limit);
+
+  // Reports `count()` at each scrape as lossd_log_lines_dropped_total (the
+  // count is kept by the log; this object only reads it). Call before
+  // Serve(); `count` must be thread-safe.
+  void ReportDroppedLogLines(std::function<int64_t()> count);
 
   // The metrics in Prometheus's text exposition format (what /metrics
   // returns); for tests and debugging.

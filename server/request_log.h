@@ -5,6 +5,7 @@
 #ifndef LOSSD_SERVER_REQUEST_LOG_H_
 #define LOSSD_SERVER_REQUEST_LOG_H_
 
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -26,6 +27,10 @@ bool ConfigureLogging(LogFormat format, absl::string_view level);
 // it before exiting, on every path; lines still pending when the process is
 // killed (SIGKILL, a crash) are lost. Thread-safe.
 void FlushLogging();
+
+// Lines dropped so far because stderr did not keep up (0 before
+// ConfigureLogging). Thread-safe; lossd_log_lines_dropped_total reports it.
+int64_t DroppedLogLines();
 
 enum class LogLevel { kInfo, kWarning, kError };
 
