@@ -21,6 +21,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -156,6 +157,7 @@ class Server:
                 self.process.kill()
                 self.process.wait()
         self.log.close()
+        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 def service_call(build_dir, server, service, rows, classes, concurrency,
