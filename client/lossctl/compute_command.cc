@@ -21,7 +21,8 @@
 
 ABSL_FLAG(std::string, input, "",
           "compute: the input tensor: inline JSON ([[4, 2, 1], [0, 5, 1]]), "
-          "@FILE.json, or a .npy file.");
+          "@FILE.json, a .npy file, or a .csv file (one row per line; one "
+          "column is a 1-D tensor).");
 ABSL_FLAG(std::string, labels, "",
           "compute: the target tensor (ComputeRequest.target): class indices "
           "(JSON integers), soft labels, multi-label 0/1 or values. Same "
@@ -30,7 +31,7 @@ ABSL_FLAG(std::string, sample_weight, "",
           "compute: optional per-example weights. Same forms as --input.");
 ABSL_FLAG(std::string, grad_out, "",
           "compute: ask for d loss / d input and write it here: FILE.npy, "
-          "FILE.json, or - for JSON on stdout.");
+          "FILE.csv, FILE.json, or - for JSON on stdout.");
 ABSL_FLAG(std::string, save_request, "",
           "compute: write the ComputeRequest (protobuf binary) to this file, "
           "for `lossctl bench --request`.");

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "csv_tensor.h"
 #include "file_io.h"
 #include "host_tensor.h"
 #include "json_tensor.h"
@@ -101,6 +102,11 @@ absl::Status WriteGradient(const v1::ComputeResponse& response,
       FromProto(response.grad_input(), "grad_input");
   if (!grad.ok()) return grad.status();
   if (absl::EndsWith(path, ".npy")) return WriteNpyFile(path, *grad);
+  if (absl::EndsWith(path, ".csv")) {
+    absl::StatusOr<std::string> csv = TensorToCsv(*grad);
+    if (!csv.ok()) return csv.status();
+    return WriteFile(path, *csv);
+  }
   return WriteFile(path, TensorToJson(*grad).dump() + "\n");
 }
 

@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "csv_tensor.h"
 #include "file_io.h"
 #include "npy.h"
 
@@ -40,6 +41,13 @@ absl::StatusOr<TensorArgument> ReadTensorFile(const std::string& path,
     return absl::InvalidArgumentError(absl::StrCat(
         field, " (", path, ") ends in .npy but is not a .npy file"));
   }
+  if (absl::EndsWith(path, ".csv")) {
+    absl::StatusOr<JsonTensor> tensor =
+        ParseCsvTensor(*bytes, absl::StrCat(field, " (", path, ")"));
+    if (!tensor.ok()) return tensor.status();
+    argument.json = *std::move(tensor);
+    return argument;
+  }
   absl::StatusOr<nlohmann::json> value =
       ParseJsonText(*bytes, absl::StrCat(field, " (", path, ")"));
   if (!value.ok()) return value.status();
@@ -50,7 +58,8 @@ absl::StatusOr<TensorArgument> ReadTensorFile(const std::string& path,
 }
 
 bool LooksLikePath(absl::string_view text) {
-  return absl::EndsWith(text, ".npy") || absl::EndsWith(text, ".json");
+  return absl::EndsWith(text, ".npy") || absl::EndsWith(text, ".json") ||
+         absl::EndsWith(text, ".csv");
 }
 
 }  // namespace

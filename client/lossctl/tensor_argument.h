@@ -1,5 +1,5 @@
 // A tensor named on the command line or in a request document: inline JSON,
-// a JSON file or a .npy file.
+// a JSON, CSV or .npy file.
 
 #ifndef LOSSCTL_TENSOR_ARGUMENT_H_
 #define LOSSCTL_TENSOR_ARGUMENT_H_
@@ -16,7 +16,7 @@
 namespace lossctl {
 
 // Exactly one member is set: `exact` for a .npy file (its dtype is final),
-// `json` for JSON (the request decides integer versus floating).
+// `json` for JSON and CSV (the request decides integer versus floating).
 struct TensorArgument {
   std::optional<HostTensor> exact;
   std::optional<JsonTensor> json;
@@ -26,8 +26,9 @@ struct TensorArgument {
   }
 };
 
-// `text` is "@path" (a .npy or JSON file, told apart by the .npy magic),
-// a path ending in .npy or .json, or inline JSON such as "[[1, 2], [3, 4]]".
+// `text` is "@path" (a .npy file by its magic, CSV if the path ends in
+// .csv, else JSON), a path ending in .npy, .csv or .json, or inline JSON
+// such as "[[1, 2], [3, 4]]".
 absl::StatusOr<TensorArgument> ReadTensorArgument(absl::string_view text,
                                                   absl::string_view field);
 

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
@@ -230,6 +231,59 @@ TEST_F(LossctlTest, NpyInputsAndJsonGradientOnStdout) {
     }
   }
   std::remove(input.c_str());
+}
+
+TEST_F(LossctlTest, CsvInputsAndCsvGradient) {
+  // PyTorch's F.cross_entropy on class indices, the logits and labels as
+  // numpy.savetxt writes them (labels with fmt="%d": one column, 1-D).
+  const std::string input = TempPath("logits.csv");
+  const std::string labels = TempPath("labels.csv");
+  const std::string grad = TempPath("grad.csv");
+  std::ofstream(input) << "# x0,x1,x2\n"
+                          "4.000000000000000000e+00,2.000000000000000000e+00,"
+                          "1.000000000000000000e+00\n"
+                          "0.000000000000000000e+00,5.000000000000000000e+00,"
+                          "1.000000000000000000e+00\n";
+  std::ofstream(labels) << "0\n2\n";
+  const CommandResult result = Lossctl(
+      {"compute", "--loss=cross_entropy", absl::StrCat("--input=@", input),
+       absl::StrCat("--labels=", labels), "--reduction=none", "--format=json",
+       absl::StrCat("--grad_out=", grad)});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const nlohmann::json response = nlohmann::json::parse(result.out);
+  const double e0 = std::exp(4) + std::exp(2) + std::exp(1);
+  const double e1 = std::exp(0) + std::exp(5) + std::exp(1);
+  EXPECT_NEAR(response["per_example"][0].get<double>(), std::log(e0) - 4, 1e-6);
+  EXPECT_NEAR(response["per_example"][1].get<double>(), std::log(e1) - 1, 1e-6);
+  // softmax(x) - onehot(y), a row per line.
+  std::ifstream in(grad);
+  const std::string text((std::istreambuf_iterator<char>(in)),
+                         std::istreambuf_iterator<char>());
+  const std::vector<std::string> lines =
+      absl::StrSplit(text, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 2u) << text;
+  const double expected[2][3] = {
+      {std::exp(4) / e0 - 1, std::exp(2) / e0, std::exp(1) / e0},
+      {std::exp(0) / e1, std::exp(5) / e1, std::exp(1) / e1 - 1}};
+  for (int r = 0; r < 2; ++r) {
+    const std::vector<std::string> cells = absl::StrSplit(lines[r], ',');
+    ASSERT_EQ(cells.size(), 3u) << lines[r];
+    for (int c = 0; c < 3; ++c) {
+      double value;
+      ASSERT_TRUE(absl::SimpleAtod(cells[c], &value)) << cells[c];
+      EXPECT_NEAR(value, expected[r][c], 1e-6);
+    }
+  }
+  // A ragged file is the user's mistake: exit 2, nothing sent.
+  std::ofstream(labels) << "0\n2,1\n";
+  const CommandResult ragged = Lossctl({"compute", "--loss=cross_entropy",
+                                        absl::StrCat("--input=", input),
+                                        absl::StrCat("--labels=", labels)});
+  EXPECT_EQ(ragged.exit_code, 2);
+  EXPECT_THAT(ragged.err, HasSubstr("line 2 has 2 values, line 1 has 1"));
+  for (const std::string& path : {input, labels, grad}) {
+    std::remove(path.c_str());
+  }
 }
 
 TEST_F(LossctlTest, SaveRequestWritesTheProtobuf) {
