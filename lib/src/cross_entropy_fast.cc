@@ -176,8 +176,17 @@ KernelTotals RunCrossEntropyFast(
     // are still there if it must be recomputed.
     const bool may_cancel = want_grad && (!plan.hard || plan.spread != 0);
     const bool in_place = want_grad && args.grad_input == args.input;
-    std::vector<float> scratch(!want_grad || (may_cancel && in_place) ? classes
-                                                                      : 0);
+    // Long rows are computed in two passes (VectorKernels::softmax_row),
+    // whose first writes e before it knows that the row is finite: in
+    // place, e goes to scratch so that a row the scalar kernel must redo
+    // keeps its logits, and finish_row writes the gradient over them.
+    // (16-bit rows keep three: converted into cache first, they measured
+    // 13-15% slower with two at 32000 classes, for reasons not found.)
+    const bool two_pass =
+        classes > kernels.two_pass_classes && input_16bit == nullptr;
+    std::vector<float> chunk_max(two_pass ? kernels.ChunkCount(classes) : 0);
+    std::vector<float> scratch(
+        !want_grad || (in_place && (may_cancel || two_pass)) ? classes : 0);
     std::vector<float> converted(input_16bit == nullptr ? 0 : classes);
     for (int64_t r = 0; r < args.rows; ++r) {
       if (!included(r)) {
@@ -208,8 +217,10 @@ KernelTotals RunCrossEntropyFast(
       const float* target = row_target(r);
       const int64_t label = plan.hard ? args.class_index[r] : 0;
       const float x_label = plan.hard ? x[label] : 0.0f;
-      const SoftmaxRow row = kernels.softmax_row(x, classes, e, plan.weights(),
-                                                 target, want_gap, next_x);
+      float* const chunk_max_data = two_pass ? chunk_max.data() : nullptr;
+      const SoftmaxRow row =
+          kernels.softmax_row(x, classes, e, plan.weights(), target, want_gap,
+                              next_x, chunk_max_data);
       if (!row.finite) {
         add(r, s, scalar_row(r, s, x));
         continue;
@@ -217,21 +228,25 @@ KernelTotals RunCrossEntropyFast(
       const RowResult result =
           Combine(plan, row, x_label, label, target, s, args.GradScale(r));
       if (want_grad) {
-        const FinishedRow finished =
-            kernels.finish_row(e, classes, result.scale, plan.weights(), target,
-                               result.bias_target, result.bias, e);
-        FixEntries(plan, result, row, label, e);
+        // A gradient that may cancel is checked before it reaches `grad`
+        // (in place, the logits must survive a redo).
+        float* const out = may_cancel ? e : grad;
+        const FinishedRow finished = kernels.finish_row(
+            e, classes, result.scale, plan.weights(), target,
+            result.bias_target, result.bias, out, chunk_max_data, row.max);
+        FixEntries(plan, result, row, label, out);
         // (The label's and the top's entries, set apart, may be the largest;
         // when they are large the pass over the row is not needed.)
         if (may_cancel &&
-            std::max(std::abs(e[label]), std::abs(e[row.top])) * kCancellation <
+            std::max(std::abs(out[label]), std::abs(out[row.top])) *
+                    kCancellation <
                 finished.largest_term &&
-            kernels.max_abs(e, classes) * kCancellation <
+            kernels.max_abs(out, classes) * kCancellation <
                 finished.largest_term) {
           add(r, s, scalar_row(r, s, x));
           continue;
         }
-        if (e != grad) std::copy_n(e, classes, grad);
+        if (out != grad) std::copy_n(out, classes, grad);
       }
       add(r, s, result.loss);
     }

@@ -137,15 +137,33 @@ struct VectorKernels {
   // next row's first pass does not wait on memory. (Prefetching where the
   // next row's e goes, for writing, made the kernels 5-25% slower on an AMD
   // Zen 4: it evicts the current row's lines.)
+  //
+  // `chunk_max` is null for rows of at most `two_pass_classes`: e_c =
+  // exp(x_c - max) after a first pass that finds the maximum (three passes
+  // with finish_row). Longer rows no longer fit L1 with their e, and each
+  // pass goes to L2: for them the caller passes ChunkCount(classes) floats,
+  // and the maximum of each `chunk` classes is found while the chunk is in
+  // L1, written to chunk_max, and used for that chunk's e (two passes).
+  // When the row is not finite, exp_out may have been partly written.
   SoftmaxRow (*softmax_row)(const float* x, int64_t classes, float* exp_out,
                             const float* weight, const float* target,
-                            bool want_weight_gap, const float* next_x);
+                            bool want_weight_gap, const float* next_x,
+                            float* chunk_max);
 
   // out_c = e_c * scale - w_c * (bias_target * t_c + bias), in place when
   // out == e. `weight` null means all ones; `target` null means t = 0.
+  // With `chunk_max` (softmax_row's), e_c is first brought from its chunk's
+  // maximum to the row's, `row_max`.
   FinishedRow (*finish_row)(const float* e, int64_t classes, float scale,
                             const float* weight, const float* target,
-                            float bias_target, float bias, float* out);
+                            float bias_target, float bias, float* out,
+                            const float* chunk_max, float row_max);
+
+  int64_t two_pass_classes;
+  int64_t chunk;
+  int64_t ChunkCount(int64_t classes) const {
+    return (classes + chunk - 1) / chunk;
+  }
 
   // Rows of at most `small_classes` classes: see SmallRowsArgs.
   int64_t small_classes;
