@@ -202,8 +202,8 @@ int Run() {
   // Large requests are computed here, off gRPC's threads; admission bounds
   // its queue.
   lossd::server::ComputePool pool(/*threads=*/0);
-  lossd::server::Metrics metrics;  // Outlives the server, which records here.
-  metrics.ReportDroppedLogLines(&lossd::server::DroppedLogLines);
+  // Outlives the server, which records here.
+  lossd::server::Metrics metrics(&lossd::server::DroppedLogLines);
   lossd::server::LossServiceImpl service(std::move(authenticator), &admission,
                                          &pool, &metrics);
   grpc::ServerBuilder builder;

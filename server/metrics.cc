@@ -174,16 +174,13 @@ struct MethodMetrics {
 // A counter kept elsewhere, read at each scrape.
 class ExternalCounter final : public prometheus::Collectable {
  public:
-  ExternalCounter(std::string name, std::string help)
-      : name_(std::move(name)), help_(std::move(help)) {}
-
-  void SetSource(std::function<int64_t()> source) {
-    absl::MutexLock lock(&mutex_);
-    source_ = std::move(source);
-  }
+  ExternalCounter(std::string name, std::string help,
+                  std::function<int64_t()> source)
+      : name_(std::move(name)),
+        help_(std::move(help)),
+        source_(std::move(source)) {}
 
   std::vector<prometheus::MetricFamily> Collect() const override {
-    absl::MutexLock lock(&mutex_);
     if (source_ == nullptr) return {};
     prometheus::MetricFamily family;
     family.name = name_;
@@ -196,8 +193,7 @@ class ExternalCounter final : public prometheus::Collectable {
  private:
   const std::string name_;
   const std::string help_;
-  mutable absl::Mutex mutex_;
-  std::function<int64_t()> source_ ABSL_GUARDED_BY(mutex_);
+  const std::function<int64_t()> source_;
 };
 
 struct Metrics::State {
@@ -268,10 +264,7 @@ struct Metrics::State {
           .Help("Always 1; the labels say which build is running.")
           .Register(*registry);
 
-  std::shared_ptr<ExternalCounter> dropped_log_lines =
-      std::make_shared<ExternalCounter>(
-          "lossd_log_lines_dropped_total",
-          "Log lines dropped because standard error did not keep up.");
+  std::shared_ptr<ExternalCounter> dropped_log_lines;
 
   std::unique_ptr<prometheus::Exposer> exposer;
   std::string exposer_host;  // Where this process reaches the exposer.
@@ -460,7 +453,12 @@ class MetricsInterceptorFactory final
 
 }  // namespace
 
-Metrics::Metrics() : state_(std::make_unique<State>()) {
+Metrics::Metrics(std::function<int64_t()> dropped_log_lines)
+    : state_(std::make_unique<State>()) {
+  state_->dropped_log_lines = std::make_shared<ExternalCounter>(
+      "lossd_log_lines_dropped_total",
+      "Log lines dropped because standard error did not keep up.",
+      std::move(dropped_log_lines));
   state_->build_info.Add({{"version", LOSSD_VERSION}}).Set(1);
 }
 
@@ -509,10 +507,6 @@ Metrics::InterceptorFactory() {
 
 void Metrics::CountRefusal(absl::string_view limit) {
   state_->refused.Add({{"limit", std::string(limit)}}).Increment();
-}
-
-void Metrics::ReportDroppedLogLines(std::function<int64_t()> count) {
-  state_->dropped_log_lines->SetSource(std::move(count));
 }
 
 std::string Metrics::Text() const {

@@ -33,7 +33,9 @@ namespace lossd::server {
 
 class Metrics {
  public:
-  Metrics();
+  // `dropped_log_lines`, if set, is read at each scrape and reported as
+  // lossd_log_lines_dropped_total (the log keeps the count). Thread-safe.
+  explicit Metrics(std::function<int64_t()> dropped_log_lines = nullptr);
   ~Metrics();
   Metrics(const Metrics&) = delete;
   Metrics& operator=(const Metrics&) = delete;
@@ -52,11 +54,6 @@ class Metrics {
   // Counts a request refused by admission for `limit` (the flag's name,
   // e.g. "max_concurrent_requests"). Thread-safe.
   void CountRefusal(absl::string_view limit);
-
-  // Reports `count()` at each scrape as lossd_log_lines_dropped_total (the
-  // count is kept by the log; this object only reads it). Call before
-  // Serve(); `count` must be thread-safe.
-  void ReportDroppedLogLines(std::function<int64_t()> count);
 
   // The metrics in Prometheus's text exposition format (what /metrics
   // returns); for tests and debugging.

@@ -7,11 +7,7 @@
 #include <memory>
 #include <string>
 
-#include "absl/base/attributes.h"
-#include "absl/base/const_init.h"
-#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "batched_log_sink.h"
 #include "nlohmann/json.hpp"
@@ -21,14 +17,6 @@ namespace lossd::server {
 namespace {
 
 std::atomic<LogFormat> log_format{LogFormat::kText};
-// The sink ConfigureLogging installed (spdlog's logger shares it), for its
-// count of dropped lines.
-ABSL_CONST_INIT absl::Mutex installed_sink_mu(absl::kConstInit);
-std::shared_ptr<BatchedLogSink>& InstalledSink()
-    ABSL_EXCLUSIVE_LOCKS_REQUIRED(installed_sink_mu) {
-  static auto* const sink = new std::shared_ptr<BatchedLogSink>;
-  return *sink;
-}
 
 // How long the log writer lets lines gather before one write(2): the most a
 // line lags behind its event, and (under load) one write per this long.
@@ -76,18 +64,14 @@ bool ConfigureLogging(LogFormat format, absl::string_view level) {
   // written by a background thread: a request's line costs it no system
   // call (it was a write(2) each, about 5 microseconds of a small request's
   // 34; docs/PERFORMANCE.md).
-  auto sink = std::make_shared<BatchedLogSink>(
-      STDERR_FILENO, kLogWriteDelay, kMaxPendingLogBytes,
-      [format](int64_t count) {
-        return Payload(format, "log lines dropped",
-                       {{"count", std::to_string(count)},
-                        {"reason", "stderr did not keep up"}});
-      });
-  {
-    absl::MutexLock lock(&installed_sink_mu);
-    InstalledSink() = sink;
-  }
-  spdlog::set_default_logger(std::make_shared<spdlog::logger>("lossd", sink));
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>(
+      "lossd", std::make_shared<BatchedLogSink>(
+                   STDERR_FILENO, kLogWriteDelay, kMaxPendingLogBytes,
+                   [format](int64_t count) {
+                     return Payload(format, "log lines dropped",
+                                    {{"count", std::to_string(count)},
+                                     {"reason", "stderr did not keep up"}});
+                   })));
   spdlog::set_level(parsed);
   if (format == LogFormat::kJson) {
     // The message (%v) is itself a JSON fragment of further fields.
@@ -103,9 +87,14 @@ bool ConfigureLogging(LogFormat format, absl::string_view level) {
 void FlushLogging() { spdlog::default_logger()->flush(); }
 
 int64_t DroppedLogLines() {
-  absl::MutexLock lock(&installed_sink_mu);
-  const std::shared_ptr<BatchedLogSink>& sink = InstalledSink();
-  return sink == nullptr ? 0 : sink->dropped_lines();
+  // The logger's sinks are fixed when it is made; the default logger is
+  // swapped whole, under spdlog's lock.
+  for (const spdlog::sink_ptr& sink : spdlog::default_logger()->sinks()) {
+    if (const auto* batched = dynamic_cast<const BatchedLogSink*>(sink.get())) {
+      return batched->dropped_lines();
+    }
+  }
+  return 0;
 }
 
 void LogEvent(LogLevel level, absl::string_view message,

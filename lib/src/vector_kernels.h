@@ -159,6 +159,8 @@ struct VectorKernels {
                             float bias_target, float bias, float* out,
                             const float* chunk_max, float row_max);
 
+  // Rows of more classes take two passes; a chunk's classes share one
+  // maximum there (softmax_row above).
   int64_t two_pass_classes;
   int64_t chunk;
   int64_t ChunkCount(int64_t classes) const {
